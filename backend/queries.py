@@ -1,0 +1,184 @@
+"""The task statements: one SQL statement per operation, always scoped to the caller."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Row,
+    and_,
+    case,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    tuple_,
+    update,
+)
+
+from backend.models import PRIORITIES, tasks
+from backend.pagination import Cursor, Order, Sort
+from backend.schemas import Priority, TaskOut
+
+Status = Literal["all", "pending", "completed"]
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    status: Status = "all"
+    priority: Priority | None = None
+    tags: Sequence[str] = field(default_factory=tuple)
+    q: str | None = None
+    due_before: datetime | None = None
+    due_after: datetime | None = None
+    sort: Sort = "created_at"
+    order: Order = "desc"
+    limit: int = 20
+    cursor: Cursor | None = None
+
+
+def priority_number(name: str) -> int:
+    return PRIORITIES.index(name) + 1
+
+
+def to_task(row: Row[Any, *tuple[Any, ...]]) -> TaskOut:
+    values = row._asdict()
+    values["priority"] = PRIORITIES[values["priority"] - 1]
+    return TaskOut.model_validate(values)
+
+
+def completed_at_for(completed: bool) -> ColumnElement[Any] | None:
+    """Keep the first completion time while a task stays completed; clear it otherwise."""
+    return func.coalesce(tasks.c.completed_at, func.now()) if completed else None
+
+
+def stored(fields: dict[str, Any]) -> dict[str, Any]:
+    values = dict(fields)
+    if "priority" in values:
+        values["priority"] = priority_number(values["priority"])
+    if "completed" in values:
+        values["completed_at"] = completed_at_for(values["completed"])
+    return values
+
+
+def owned(user_id: str, task_id: int) -> ColumnElement[bool]:
+    return and_(tasks.c.id == task_id, tasks.c.user_id == user_id)
+
+
+def create_task(conn: Connection, user_id: str, fields: dict[str, Any]) -> TaskOut:
+    values = stored(fields)
+    if values.get("completed"):
+        values["completed_at"] = func.now()
+    statement = insert(tasks).values(user_id=user_id, **values).returning(*tasks.c)
+    return to_task(conn.execute(statement).one())
+
+
+def get_task(conn: Connection, user_id: str, task_id: int) -> TaskOut | None:
+    row = conn.execute(select(*tasks.c).where(owned(user_id, task_id))).one_or_none()
+    return to_task(row) if row else None
+
+
+def update_task(
+    conn: Connection, user_id: str, task_id: int, fields: dict[str, Any]
+) -> TaskOut | None:
+    """Write the given fields (PUT passes all of them) and bump the version, in one statement."""
+    if not fields:
+        return get_task(conn, user_id, task_id)
+    return write(conn, user_id, task_id, stored(fields))
+
+
+def toggle_task(conn: Connection, user_id: str, task_id: int) -> TaskOut | None:
+    values = {
+        "completed": ~tasks.c.completed,
+        "completed_at": case((tasks.c.completed, None), else_=func.now()),
+    }
+    return write(conn, user_id, task_id, values)
+
+
+def write(conn: Connection, user_id: str, task_id: int, values: dict[str, Any]) -> TaskOut | None:
+    statement = (
+        update(tasks)
+        .where(owned(user_id, task_id))
+        .values(**values, version=tasks.c.version + 1, updated_at=func.now())
+        .returning(*tasks.c)
+    )
+    row = conn.execute(statement).one_or_none()
+    return to_task(row) if row else None
+
+
+def delete_task(conn: Connection, user_id: str, task_id: int) -> bool:
+    statement = delete(tasks).where(owned(user_id, task_id)).returning(tasks.c.id)
+    return conn.execute(statement).one_or_none() is not None
+
+
+SORT_KEYS: dict[str, ColumnElement[Any]] = {
+    "created_at": tasks.c.created_at,
+    "updated_at": tasks.c.updated_at,
+    "due_at": tasks.c.due_at,
+    "priority": tasks.c.priority,
+    "title": func.lower(tasks.c.title),
+}
+
+
+def list_tasks(
+    conn: Connection, user_id: str, query: ListQuery
+) -> tuple[list[TaskOut], Cursor | None]:
+    """One page of the caller's tasks and the cursor of the next, in one statement."""
+    key = SORT_KEYS[query.sort]
+    ascending = query.order == "asc"
+    statement = (
+        select(*tasks.c, key.label("sort_key"))
+        .where(tasks.c.user_id == user_id, *filters(query))
+        .order_by(
+            key.asc().nulls_last() if ascending else key.desc().nulls_last(),
+            tasks.c.id.asc() if ascending else tasks.c.id.desc(),
+        )
+        .limit(query.limit + 1)
+    )
+    if query.cursor is not None:
+        statement = statement.where(after(key, query.cursor, ascending))
+    rows = conn.execute(statement).all()
+    page = rows[: query.limit]
+    next_cursor = None
+    if len(rows) > query.limit:
+        last = page[-1]
+        next_cursor = Cursor(query.sort, query.order, last.sort_key, last.id)
+    return [to_task(row) for row in page], next_cursor
+
+
+def filters(query: ListQuery) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if query.status != "all":
+        conditions.append(tasks.c.completed == (query.status == "completed"))
+    if query.priority is not None:
+        conditions.append(tasks.c.priority == priority_number(query.priority))
+    if query.tags:
+        conditions.append(tasks.c.tags.contains(list(query.tags)))
+    if query.q:
+        needle = query.q.lower()
+        conditions.append(
+            or_(
+                func.strpos(func.lower(tasks.c.title), needle) > 0,
+                func.strpos(func.lower(func.coalesce(tasks.c.description, "")), needle) > 0,
+            )
+        )
+    if query.due_before is not None:
+        conditions.append(tasks.c.due_at < query.due_before)
+    if query.due_after is not None:
+        conditions.append(tasks.c.due_at > query.due_after)
+    return conditions
+
+
+def after(key: ColumnElement[Any], cursor: Cursor, ascending: bool) -> ColumnElement[bool]:
+    """Rows that sort after the cursor; tasks without a due date come last either way."""
+    if cursor.value is None:  # only `due_at` has nulls, and they sort last
+        return and_(key.is_(None), tasks.c.id > cursor.id if ascending else tasks.c.id < cursor.id)
+    position = tuple_(key, tasks.c.id)
+    beyond = (
+        position > (cursor.value, cursor.id) if ascending else position < (cursor.value, cursor.id)
+    )
+    return or_(key.is_(None), beyond) if cursor.sort == "due_at" else beyond

@@ -1,0 +1,23 @@
+"""Liveness and database readiness, open to anyone."""
+
+from fastapi import APIRouter
+from sqlalchemy import text
+
+from backend.db import ConnectionDep
+from backend.routes import error_responses
+from backend.schemas import Health
+
+router = APIRouter(prefix="/api/health", tags=["health"])
+
+
+@router.get("")
+async def health() -> Health:
+    """The function is up; touches no database."""
+    return Health(status="ok")
+
+
+@router.get("/db", responses=error_responses(503))
+def health_db(connection: ConnectionDep) -> Health:
+    """The database answers one query."""
+    connection.execute(text("SELECT 1"))
+    return Health(status="ok")

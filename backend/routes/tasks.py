@@ -1,0 +1,164 @@
+"""The caller's tasks: create, list, read, replace, change, complete, delete."""
+
+import re
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Response, status
+
+from backend import queries
+from backend.auth import AuthenticatedRoute, CurrentUser
+from backend.db import ConnectionDep
+from backend.errors import Forbidden, NotFound
+from backend.pagination import Cursor, Order, Sort
+from backend.queries import ListQuery, Status
+from backend.routes import error_responses
+from backend.schemas import (
+    DueAt,
+    Priority,
+    TaskComplete,
+    TaskCreate,
+    TaskOut,
+    TaskPage,
+    TaskPatch,
+    TaskReplace,
+    clean_tags,
+    no_nul,
+)
+
+TASK_ID = re.compile(r"[1-9][0-9]{0,18}")
+MAX_BIGINT = 2**63 - 1
+
+ANY_ERROR = (401, 403, 413, 422, 503)
+ON_TASK = (401, 403, 404, 413, 422, 503)
+
+
+def task_id(task_id: str) -> int:
+    """A positive 64-bit integer; anything else names no task."""
+    if not TASK_ID.fullmatch(task_id) or int(task_id) > MAX_BIGINT:
+        raise NotFound("Task not found")
+    return int(task_id)
+
+
+TaskId = Annotated[int, Depends(task_id)]
+
+SearchText = Annotated[str, Query(max_length=200)]
+
+
+def list_query(
+    status: Status = "all",
+    priority: Priority | None = None,
+    tag: Annotated[list[str], Query(max_length=10)] = [],  # noqa: B006 (FastAPI copies defaults)
+    q: SearchText | None = None,
+    due_before: DueAt | None = None,
+    due_after: DueAt | None = None,
+    sort: Sort = "created_at",
+    order: Order = "desc",
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: str | None = None,
+) -> ListQuery:
+    return ListQuery(
+        status=status,
+        priority=priority,
+        tags=clean_query_tags(tag),
+        q=no_nul(q) if q else None,
+        due_before=due_before,
+        due_after=due_after,
+        sort=sort,
+        order=order,
+        limit=limit,
+        cursor=Cursor.decode(cursor, sort, order) if cursor else None,
+    )
+
+
+def clean_query_tags(values: list[str]) -> list[str]:
+    from backend.errors import ValidationFailed
+
+    try:
+        return clean_tags([no_nul(v) for v in values])
+    except ValueError as exc:
+        raise ValidationFailed(str(exc), field="tag") from None
+
+
+def found(task: TaskOut | None, response: Response) -> TaskOut:
+    if task is None:
+        raise NotFound("Task not found")
+    response.headers["ETag"] = f'"{task.version}"'
+    return task
+
+
+router = APIRouter(tags=["tasks"], route_class=AuthenticatedRoute)
+
+
+@router.get("", responses=error_responses(*ANY_ERROR))
+def list_tasks(
+    user: CurrentUser, connection: ConnectionDep, query: Annotated[ListQuery, Depends(list_query)]
+) -> TaskPage:
+    """List the caller's tasks, filtered and sorted; follow `next_cursor` for the next page."""
+    items, next_cursor = queries.list_tasks(connection, user.id, query)
+    return TaskPage(items=items, next_cursor=next_cursor.encode() if next_cursor else None)
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, responses=error_responses(*ANY_ERROR))
+def create_task(
+    body: TaskCreate, user: CurrentUser, connection: ConnectionDep, response: Response
+) -> TaskOut:
+    """Create a task; `Location` names it and `ETag` is its version."""
+    task = queries.create_task(connection, user.id, body.model_dump())
+    response.headers["Location"] = f"/api/tasks/{task.id}"
+    return found(task, response)
+
+
+@router.get("/{task_id}", responses=error_responses(*ON_TASK))
+def read_task(
+    id: TaskId, user: CurrentUser, connection: ConnectionDep, response: Response
+) -> TaskOut:
+    """Read one task."""
+    return found(queries.get_task(connection, user.id, id), response)
+
+
+@router.put("/{task_id}", responses=error_responses(*ON_TASK))
+def replace_task(
+    id: TaskId, body: TaskReplace, user: CurrentUser, connection: ConnectionDep, response: Response
+) -> TaskOut:
+    """Replace every mutable field; an omitted one takes its default."""
+    return found(queries.update_task(connection, user.id, id, body.model_dump()), response)
+
+
+@router.patch("/{task_id}", responses=error_responses(*ON_TASK))
+def patch_task(
+    id: TaskId, body: TaskPatch, user: CurrentUser, connection: ConnectionDep, response: Response
+) -> TaskOut:
+    """Change only the fields given; `null` clears `description` or `due_at`."""
+    return found(queries.update_task(connection, user.id, id, body.changes()), response)
+
+
+@router.patch("/{task_id}/complete", responses=error_responses(*ON_TASK))
+def complete_task(
+    id: TaskId,
+    user: CurrentUser,
+    connection: ConnectionDep,
+    response: Response,
+    body: TaskComplete | None = None,
+) -> TaskOut:
+    """Toggle `completed`, or set it from `{"completed": true|false}`."""
+    if body is None:
+        task = queries.toggle_task(connection, user.id, id)
+    else:
+        task = queries.update_task(connection, user.id, id, {"completed": body.completed})
+    return found(task, response)
+
+
+@router.delete(
+    "/{task_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(*ON_TASK)
+)
+def delete_task(id: TaskId, user: CurrentUser, connection: ConnectionDep) -> Response:
+    """Delete a task."""
+    if not queries.delete_task(connection, user.id, id):
+        raise NotFound("Task not found")
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+def path_user_is_caller(user_id: str, user: CurrentUser) -> None:
+    """`/api/{user_id}/tasks...` serves only the caller's own id."""
+    if user_id != user.id:
+        raise Forbidden("The user id in the path is not the caller's")

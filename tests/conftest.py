@@ -1,0 +1,127 @@
+"""Fixtures: a database of the run's own on a real PostgreSQL, the app, and tokens."""
+
+import os
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import jwt
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import make_url
+
+from backend import auth, config, db
+from backend.main import create_app
+from backend.migrations import upgrade
+
+SECRET = "test-secret-that-is-long-enough-for-hs256"
+
+Env = Callable[..., None]
+TokenFactory = Callable[..., str]
+
+
+def server_admin_url() -> Iterator[str]:
+    """TEST_DATABASE_URL's server, or an embedded PostgreSQL in a temporary folder."""
+    if url := os.environ.get("TEST_DATABASE_URL"):
+        yield url
+        return
+    from backend.local import start_embedded
+
+    with tempfile.TemporaryDirectory(prefix="task-api-pg-") as folder:
+        server = start_embedded(Path(folder) / "data", keep=False)
+        yield str(server.get_uri("postgres"))
+        server.cleanup()
+
+
+def with_database(url: str, name: str) -> str:
+    """The same server and credentials, another database."""
+    return make_url(url).set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    """A database of this run's own, migrated to head, dropped at the end."""
+    for admin_url in server_admin_url():
+        name = f"tasks_test_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(f'CREATE DATABASE "{name}"')
+        url = with_database(admin_url, name)
+        try:
+            upgrade(url)
+            yield url
+        finally:
+            with psycopg.connect(admin_url, autocommit=True) as admin:
+                admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+def clear_caches() -> None:
+    config.get_settings.cache_clear()
+    auth.get_verifier.cache_clear()
+    if db.get_engine.cache_info().currsize:
+        db.get_engine().dispose()
+    db.get_engine.cache_clear()
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, database_url: str) -> Iterator[Env]:
+    """Set the app's environment for one test; the app reads it afresh."""
+    for name in config.Settings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("BETTER_AUTH_SECRET", SECRET)
+
+    def set_env(**values: str | None) -> None:
+        for name, value in values.items():
+            if value is None:
+                monkeypatch.delenv(name, raising=False)
+            else:
+                monkeypatch.setenv(name, value)
+        clear_caches()
+
+    clear_caches()
+    yield set_env
+    clear_caches()
+
+
+@pytest.fixture
+def client(env: Env) -> TestClient:
+    return TestClient(create_app())
+
+
+@pytest.fixture
+def make_token() -> TokenFactory:
+    def make(
+        sub: Any = None,
+        *,
+        ttl: int = 600,
+        headers: dict[str, Any] | None = None,
+        key: Any = SECRET,
+        algorithm: str = "HS256",
+        **claims: Any,
+    ) -> str:
+        now = int(time.time())
+        payload: dict[str, Any] = {"sub": sub, "iat": now, "exp": now + ttl, **claims}
+        payload = {k: v for k, v in payload.items() if v is not None}
+        return jwt.encode(payload, key, algorithm=algorithm, headers=headers)
+
+    return make
+
+
+@pytest.fixture
+def user_id() -> str:
+    """A user of this test's own: tests share one database and never see each other."""
+    return f"user-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def auth_headers(user_id: str, make_token: TokenFactory) -> dict[str, str]:
+    return {"Authorization": f"Bearer {make_token(user_id)}"}
+
+
+@pytest.fixture
+def other_headers(make_token: TokenFactory) -> dict[str, str]:
+    return {"Authorization": f"Bearer {make_token(f'other-{uuid.uuid4().hex[:12]}')}"}
