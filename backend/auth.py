@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from backend.config import Settings, get_settings
 from backend.errors import TokenExpired, TokenInvalid, Unauthenticated
 from backend.keyset import ASYMMETRIC_ALGORITHMS, KeySet
+from backend.schemas import is_text
 
 MAX_TOKEN_BYTES = 8192
 LEEWAY_SECONDS = 30
@@ -118,14 +119,14 @@ def reason(exc: jwt.PyJWTError) -> str:
 
 def user_from(claims: dict[str, Any]) -> User:
     sub = claims["sub"]
-    if not isinstance(sub, str) or not sub or len(sub) > MAX_USER_ID_LENGTH or "\x00" in sub:
+    if not isinstance(sub, str) or not 1 <= len(sub) <= MAX_USER_ID_LENGTH or not is_text(sub):
         raise TokenInvalid("Token 'sub' must be a non-empty string of at most 255 characters")
     return User(sub, text_claim(claims, "email"), text_claim(claims, "name"))
 
 
 def text_claim(claims: dict[str, Any], name: str) -> str | None:
     value = claims.get(name)
-    return value if isinstance(value, str) else None
+    return value if isinstance(value, str) and is_text(value) else None
 
 
 def bearer_token(request: Request) -> str:

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Literal
 
 from backend.errors import ValidationFailed
+from backend.schemas import is_text
 
 Sort = Literal["created_at", "updated_at", "due_at", "priority", "title"]
 Order = Literal["asc", "desc"]
@@ -57,6 +58,6 @@ def parse_value(sort: str, value: object) -> SortValue:
         return parsed
     if sort == "priority" and type(value) is int and 1 <= value <= 3:
         return value
-    if sort == "title" and isinstance(value, str) and "\x00" not in value:
+    if sort == "title" and isinstance(value, str) and is_text(value):
         return value
     raise ValueError(f"bad {sort} value")

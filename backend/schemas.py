@@ -20,9 +20,20 @@ Priority = Literal["low", "medium", "high"]
 MAX_TAGS = 10
 
 
-def no_nul(value: str) -> str:
+def is_text(value: str) -> bool:
+    """Text PostgreSQL can store: no NUL, and valid UTF-8 (no lone surrogates)."""
     if "\x00" in value:
-        raise ValueError("must not contain the NUL character")
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def plain_text(value: str) -> str:
+    if not is_text(value):
+        raise ValueError("must be valid Unicode text without the NUL character")
     return value
 
 
@@ -56,10 +67,10 @@ def clean_tags(values: list[str]) -> list[str]:
 Title = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
-    AfterValidator(no_nul),
+    AfterValidator(plain_text),
 ]
-Description = Annotated[str, StringConstraints(max_length=1000), AfterValidator(no_nul)]
-Tag = Annotated[str, AfterValidator(no_nul)]
+Description = Annotated[str, StringConstraints(max_length=1000), AfterValidator(plain_text)]
+Tag = Annotated[str, AfterValidator(plain_text)]
 Tags = Annotated[list[Tag], Field(max_length=100), AfterValidator(clean_tags)]
 DueAt = Annotated[AwareDatetime, BeforeValidator(rfc3339_text), AfterValidator(to_utc)]
 Timestamp = Annotated[datetime, PlainSerializer(utc_text, return_type=str)]

@@ -4,6 +4,7 @@ import re
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response, status
+from pydantic import AfterValidator
 
 from backend import queries
 from backend.auth import AuthenticatedRoute, CurrentUser
@@ -15,6 +16,7 @@ from backend.routes import error_responses
 from backend.schemas import (
     DueAt,
     Priority,
+    Tag,
     TaskComplete,
     TaskCreate,
     TaskOut,
@@ -22,7 +24,7 @@ from backend.schemas import (
     TaskPatch,
     TaskReplace,
     clean_tags,
-    no_nul,
+    plain_text,
 )
 
 TASK_ID = re.compile(r"[1-9][0-9]{0,18}")
@@ -41,13 +43,14 @@ def task_id(task_id: str) -> int:
 
 TaskId = Annotated[int, Depends(task_id)]
 
-SearchText = Annotated[str, Query(max_length=200)]
+SearchText = Annotated[str, Query(max_length=200), AfterValidator(plain_text)]
+TagFilter = Annotated[list[Tag], Query(max_length=10), AfterValidator(clean_tags)]
 
 
 def list_query(
     status: Status = "all",
     priority: Priority | None = None,
-    tag: Annotated[list[str], Query(max_length=10)] = [],  # noqa: B006 (FastAPI copies defaults)
+    tag: TagFilter = [],  # noqa: B006 (FastAPI copies defaults)
     q: SearchText | None = None,
     due_before: DueAt | None = None,
     due_after: DueAt | None = None,
@@ -59,8 +62,8 @@ def list_query(
     return ListQuery(
         status=status,
         priority=priority,
-        tags=clean_query_tags(tag),
-        q=no_nul(q) if q else None,
+        tags=tag,
+        q=q or None,
         due_before=due_before,
         due_after=due_after,
         sort=sort,
@@ -68,15 +71,6 @@ def list_query(
         limit=limit,
         cursor=Cursor.decode(cursor, sort, order) if cursor else None,
     )
-
-
-def clean_query_tags(values: list[str]) -> list[str]:
-    from backend.errors import ValidationFailed
-
-    try:
-        return clean_tags([no_nul(v) for v in values])
-    except ValueError as exc:
-        raise ValidationFailed(str(exc), field="tag") from None
 
 
 def found(task: TaskOut | None, response: Response) -> TaskOut:
