@@ -2,9 +2,9 @@
 
 import json
 import threading
-import time
 import urllib.request
 from collections.abc import Callable
+from time import monotonic
 from typing import Any
 
 from jwt import PyJWK
@@ -22,14 +22,14 @@ Fetch = Callable[[str], bytes]
 
 def fetch_url(url: str) -> bytes:
     """GET the key set, bounded in time and size whatever the server does."""
-    deadline = time.monotonic() + FETCH_TIMEOUT_SECONDS
+    deadline = monotonic() + FETCH_TIMEOUT_SECONDS
     request = urllib.request.Request(url, headers={"Accept": "application/json"})  # noqa: S310
     with urllib.request.urlopen(request, timeout=FETCH_TIMEOUT_SECONDS) as response:  # noqa: S310
         chunks: list[bytes] = []
         size = 0
         while chunk := response.read1(16384):
             size += len(chunk)
-            if size > MAX_KEY_SET_BYTES or time.monotonic() > deadline:
+            if size > MAX_KEY_SET_BYTES or monotonic() > deadline:
                 raise TimeoutError("key set too large or too slow")
             chunks.append(chunk)
     return b"".join(chunks)
@@ -75,7 +75,7 @@ class KeySet:
         return self.url is not None and kid not in self.keys and self.cooldown_over()
 
     def cooldown_over(self) -> bool:
-        return time.monotonic() - self.last_fetch >= REFETCH_COOLDOWN_SECONDS
+        return monotonic() - self.last_fetch >= REFETCH_COOLDOWN_SECONDS
 
     def key(self, kid: str) -> PyJWK | None:
         if kid not in self.keys and self.url is not None:
@@ -87,7 +87,7 @@ class KeySet:
         return self.keys.get(kid)
 
     def refresh(self, url: str) -> None:
-        self.last_fetch = time.monotonic()
+        self.last_fetch = monotonic()
         try:
             keys = parse_keys(self.fetch(url))
         except (OSError, ValueError):

@@ -1,0 +1,101 @@
+"""Asymmetric test keys as JWKs, and a small key set server on 127.0.0.1."""
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm, RSAPSSAlgorithm
+
+
+@dataclass
+class Key:
+    """A private key, its `kid`, its algorithm, and its public JWK."""
+
+    kid: str
+    algorithm: str
+    private: Any
+
+    @property
+    def public_jwk(self) -> dict[str, Any]:
+        codec: Any = {
+            "EdDSA": OKPAlgorithm,
+            "ES256": ECAlgorithm,
+            "ES512": ECAlgorithm,
+            "RS256": RSAAlgorithm,
+            "PS256": RSAPSSAlgorithm,
+        }[self.algorithm]
+        jwk: dict[str, Any] = json.loads(codec.to_jwk(self.private.public_key()))
+        return {**jwk, "kid": self.kid, "alg": self.algorithm}
+
+    def sign(self, claims: dict[str, Any], **header: Any) -> str:
+        return jwt.encode(
+            claims, self.private, algorithm=self.algorithm, headers={"kid": self.kid, **header}
+        )
+
+
+def new_key(algorithm: str, kid: str | None = None) -> Key:
+    private: Any
+    if algorithm == "EdDSA":
+        private = ed25519.Ed25519PrivateKey.generate()
+    elif algorithm == "ES256":
+        private = ec.generate_private_key(ec.SECP256R1())
+    elif algorithm == "ES512":
+        private = ec.generate_private_key(ec.SECP521R1())
+    else:
+        private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return Key(kid or f"{algorithm.lower()}-key", algorithm, private)
+
+
+def key_set(*keys: Key) -> str:
+    return json.dumps({"keys": [key.public_jwk for key in keys]})
+
+
+@dataclass
+class KeySetServer:
+    """Serves a key set document it can change, counting requests; can answer slowly or fail."""
+
+    document: str = '{"keys": []}'
+    delay: float = 0.0
+    status: int = 200
+    requests: int = 0
+    url: str = ""
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+@contextmanager
+def serve_key_set(document: str = '{"keys": []}') -> Iterator[KeySetServer]:
+    state = KeySetServer(document)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            with state.lock:
+                state.requests += 1
+            time.sleep(state.delay)
+            body = state.document.encode()
+            self.send_response(state.status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    state.url = f"http://127.0.0.1:{server.server_port}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)

@@ -1,0 +1,374 @@
+"""Bearer tokens: the claims checked, both signing modes kept apart, and a hostile corpus."""
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from fastapi.testclient import TestClient
+
+from backend.main import create_app
+from tests.conftest import SECRET, Env, TokenFactory
+from tests.keys import Key, key_set, new_key
+
+ISSUER = "https://auth.example.test"
+AUDIENCE = "https://auth.example.test"
+
+Headers = list[tuple[str, str]]
+
+
+def b64(data: bytes | str) -> str:
+    raw = data.encode() if isinstance(data, str) else data
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def segment(value: Any) -> str:
+    return b64(json.dumps(value))
+
+
+def hmac_token(header: dict[str, Any], claims: dict[str, Any], secret: bytes) -> str:
+    """Signed by hand: PyJWT refuses an HMAC key that looks like a public key."""
+    digest = hashlib.sha512 if header["alg"] == "HS512" else hashlib.sha256
+    signing_input = f"{segment(header)}.{segment(claims)}"
+    signature = hmac.new(secret, signing_input.encode(), digest).digest()
+    return f"{signing_input}.{b64(signature)}"
+
+
+def claims(**overrides: Any) -> dict[str, Any]:
+    now = int(time.time())
+    base: dict[str, Any] = {
+        "sub": "user-1",
+        "iat": now,
+        "exp": now + 600,
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+    }
+    return {k: v for k, v in {**base, **overrides}.items() if v is not None}
+
+
+def bearer(token: str) -> Headers:
+    return [("Authorization", f"Bearer {token}")]
+
+
+def unauthorized(response: Any, code: str) -> None:
+    assert response.status_code == 401, response.text
+    assert response.headers["www-authenticate"] == "Bearer"
+    body = response.json()
+    assert set(body) == {"detail", "code"}
+    assert body["code"] == code
+    assert body["detail"]
+
+
+@pytest.fixture(scope="module")
+def ed_key() -> Key:
+    return new_key("EdDSA", "ed-1")
+
+
+@pytest.fixture(scope="module")
+def attacker_key() -> Key:
+    return new_key("EdDSA", "attacker")
+
+
+@pytest.fixture
+def strict_client(env: Env, ed_key: Key) -> TestClient:
+    """Both modes on, issuer and audience enforced: the corpus's target."""
+    env(JWKS=key_set(ed_key), JWT_ISSUER=ISSUER, JWT_AUDIENCE=AUDIENCE)
+    return TestClient(create_app())
+
+
+# --- HS256 with the shared secret ------------------------------------------------------
+
+
+def test_a_valid_token_names_the_caller(client: TestClient, make_token: TokenFactory) -> None:
+    token = make_token("u-42", email="ada@example.test", name="Ada")
+
+    response = client.get("/api/me", headers=bearer(token))
+
+    assert response.status_code == 200
+    assert response.json() == {"user_id": "u-42", "email": "ada@example.test", "name": "Ada"}
+
+
+def test_a_token_without_profile_claims_has_null_email_and_name(
+    client: TestClient, make_token: TokenFactory
+) -> None:
+    response = client.get("/api/me", headers=bearer(make_token("u-1")))
+
+    assert response.json() == {"user_id": "u-1", "email": None, "name": None}
+
+
+@pytest.mark.parametrize("scheme", ["Bearer", "bearer", "BEARER", "bEaReR"])
+def test_the_scheme_is_matched_case_insensitively(
+    client: TestClient, make_token: TokenFactory, scheme: str
+) -> None:
+    response = client.get("/api/me", headers=[("Authorization", f"{scheme} {make_token('u')}")])
+
+    assert response.status_code == 200
+
+
+def test_profile_claims_that_are_not_text_are_left_out(
+    client: TestClient, make_token: TokenFactory
+) -> None:
+    token = make_token("u-1", email="\ud800@example.test", name=["not", "text"])
+
+    response = client.get("/api/me", headers=bearer(token))
+
+    assert response.json() == {"user_id": "u-1", "email": None, "name": None}
+
+
+def test_no_credentials_is_unauthenticated(client: TestClient) -> None:
+    response = client.get("/api/tasks")
+
+    unauthorized(response, "UNAUTHENTICATED")
+
+
+def test_an_expired_token_is_token_expired(client: TestClient, make_token: TokenFactory) -> None:
+    response = client.get("/api/me", headers=bearer(make_token("u", ttl=-31)))
+
+    unauthorized(response, "TOKEN_EXPIRED")
+    assert response.json()["detail"] == "Token has expired"
+
+
+def test_expiry_within_the_30_second_leeway_is_accepted(
+    client: TestClient, make_token: TokenFactory
+) -> None:
+    response = client.get("/api/me", headers=bearer(make_token("u", ttl=-20)))
+
+    assert response.status_code == 200
+
+
+def test_nbf_within_the_leeway_is_accepted(client: TestClient, make_token: TokenFactory) -> None:
+    token = make_token("u", nbf=int(time.time()) + 20)
+
+    assert client.get("/api/me", headers=bearer(token)).status_code == 200
+
+
+def test_issuer_and_audience_are_enforced_only_when_configured(
+    env: Env, make_token: TokenFactory
+) -> None:
+    token = make_token("u", iss="https://elsewhere.test", aud="someone-else")
+    open_client = TestClient(create_app())
+    accepted = open_client.get("/api/me", headers=bearer(token))
+
+    env(JWT_ISSUER=ISSUER, JWT_AUDIENCE=AUDIENCE)
+    strict = TestClient(create_app())
+    refused = strict.get("/api/me", headers=bearer(token))
+    right = strict.get("/api/me", headers=bearer(make_token("u", iss=ISSUER, aud=AUDIENCE)))
+
+    assert accepted.status_code == 200
+    unauthorized(refused, "TOKEN_INVALID")
+    assert right.status_code == 200
+
+
+def test_hs256_is_refused_when_no_secret_is_configured(
+    env: Env, ed_key: Key, make_token: TokenFactory
+) -> None:
+    env(BETTER_AUTH_SECRET=None, JWKS=key_set(ed_key))
+
+    response = TestClient(create_app()).get("/api/me", headers=bearer(make_token("u")))
+
+    unauthorized(response, "TOKEN_INVALID")
+
+
+def test_key_set_tokens_are_accepted_beside_the_secret(
+    strict_client: TestClient, ed_key: Key
+) -> None:
+    response = strict_client.get("/api/me", headers=bearer(ed_key.sign(claims(email="e@x.test"))))
+
+    assert response.json() == {"user_id": "user-1", "email": "e@x.test", "name": None}
+
+
+# --- The hostile corpus ------------------------------------------------------------------
+
+Case = Callable[[Key, Key], Headers]
+
+
+def signed(**overrides: Any) -> Callable[[Key, Key], Headers]:
+    return lambda ed, _: bearer(ed.sign(claims(**overrides)))
+
+
+def with_header(**header: Any) -> Callable[[Key, Key], Headers]:
+    """Signed by the trusted key: the header is the only fault."""
+    return lambda ed, _: bearer(ed.sign(claims(), **header))
+
+
+def public_pem(key: Key) -> bytes:
+    return bytes(
+        key.private.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+
+
+def tamper_payload(ed: Key, _: Key) -> Headers:
+    header, _payload, signature = ed.sign(claims()).split(".")
+    return bearer(f"{header}.{segment(claims(sub='admin'))}.{signature}")
+
+
+def tamper_header(ed: Key, _: Key) -> Headers:
+    _header, payload, signature = ed.sign(claims()).split(".")
+    return bearer(f"{segment({'alg': 'EdDSA', 'kid': 'ed-1', 'x': 1})}.{payload}.{signature}")
+
+
+def strip_signature(ed: Key, _: Key) -> Headers:
+    header, payload, _signature = ed.sign(claims()).split(".")
+    return bearer(f"{header}.{payload}.")
+
+
+def alg_none(ed: Key, _: Key) -> Headers:
+    return bearer(f"{segment({'alg': 'none'})}.{segment(claims())}.")
+
+
+def alg_none_kid(ed: Key, _: Key) -> Headers:
+    return bearer(f"{segment({'alg': 'none', 'kid': ed.kid})}.{segment(claims())}.")
+
+
+def alg_none_capitalised(ed: Key, _: Key) -> Headers:
+    return bearer(f"{segment({'alg': 'None'})}.{segment(claims())}.")
+
+
+def key_confusion(ed: Key, _: Key) -> Headers:
+    return bearer(hmac_token({"alg": "HS256", "typ": "JWT"}, claims(), public_pem(ed)))
+
+
+def key_confusion_with_kid(ed: Key, _: Key) -> Headers:
+    return bearer(hmac_token({"alg": "HS256", "kid": ed.kid}, claims(), public_pem(ed)))
+
+
+def wrong_secret(*_: Key) -> Headers:
+    return bearer(hmac_token({"alg": "HS256"}, claims(), b"not-the-secret-not-the-secret-xx"))
+
+
+def hs512_with_secret(*_: Key) -> Headers:
+    return bearer(hmac_token({"alg": "HS512"}, claims(), SECRET.encode()))
+
+
+def asymmetric_alg_on_the_wrong_key(ed: Key, _: Key) -> Headers:
+    rsa = new_key("RS256", ed.kid)
+    return bearer(rsa.sign(claims()))
+
+
+def oversized(ed: Key, _: Key) -> Headers:
+    return bearer(ed.sign(claims(pad="x" * 9000)))
+
+
+def raw(token: str) -> Callable[[Key, Key], Headers]:
+    return lambda *_: bearer(token)
+
+
+def headers(*values: str) -> Callable[[Key, Key], Headers]:
+    return lambda *_: [("Authorization", value) for value in values]
+
+
+def two_authorization_headers(ed: Key, _: Key) -> Headers:
+    token = ed.sign(claims())
+    return [("Authorization", f"Bearer {token}"), ("Authorization", f"Bearer {token}")]
+
+
+CORPUS: dict[str, tuple[Case, str]] = {
+    "alg none": (alg_none, "TOKEN_INVALID"),
+    "alg none with a real kid": (alg_none_kid, "TOKEN_INVALID"),
+    "alg None capitalised": (alg_none_capitalised, "TOKEN_INVALID"),
+    "HS256 signed with the public key": (key_confusion, "TOKEN_INVALID"),
+    "HS256 with the key set's kid": (key_confusion_with_kid, "TOKEN_INVALID"),
+    "wrong secret": (wrong_secret, "TOKEN_INVALID"),
+    "HS512 with the right secret": (hs512_with_secret, "TOKEN_INVALID"),
+    "RS256 under an EdDSA key's kid": (asymmetric_alg_on_the_wrong_key, "TOKEN_INVALID"),
+    "tampered payload": (tamper_payload, "TOKEN_INVALID"),
+    "tampered header": (tamper_header, "TOKEN_INVALID"),
+    "signature stripped": (strip_signature, "TOKEN_INVALID"),
+    "expired": (signed(exp=int(time.time()) - 3600), "TOKEN_EXPIRED"),
+    "nbf in the future": (signed(nbf=int(time.time()) + 3600), "TOKEN_INVALID"),
+    "iat in the future": (signed(iat=int(time.time()) + 3600), "TOKEN_INVALID"),
+    "missing sub": (signed(sub=None), "TOKEN_INVALID"),
+    "empty sub": (signed(sub=""), "TOKEN_INVALID"),
+    "numeric sub": (signed(sub=42), "TOKEN_INVALID"),
+    "list sub": (signed(sub=["a"]), "TOKEN_INVALID"),
+    "sub over 255 characters": (signed(sub="u" * 256), "TOKEN_INVALID"),
+    "sub with a NUL": (signed(sub="u\x00"), "TOKEN_INVALID"),
+    "sub with a lone surrogate": (signed(sub="u\ud800"), "TOKEN_INVALID"),
+    "missing exp": (signed(exp=None), "TOKEN_INVALID"),
+    "exp not a number": (signed(exp="tomorrow"), "TOKEN_INVALID"),
+    "wrong iss": (signed(iss="https://evil.test"), "TOKEN_INVALID"),
+    "missing iss": (signed(iss=None), "TOKEN_INVALID"),
+    "wrong aud": (signed(aud="https://evil.test"), "TOKEN_INVALID"),
+    "missing aud": (signed(aud=None), "TOKEN_INVALID"),
+    "unknown kid": (lambda _, attacker: bearer(attacker.sign(claims())), "TOKEN_INVALID"),
+    "kid like a path": (with_header(kid="../../../../etc/passwd"), "TOKEN_INVALID"),
+    "kid like SQL": (with_header(kid="' OR '1'='1' --"), "TOKEN_INVALID"),
+    "jku header": (with_header(jku="http://127.0.0.1:9/jwks.json"), "TOKEN_INVALID"),
+    "x5u header": (with_header(x5u="http://127.0.0.1:9/cert.pem"), "TOKEN_INVALID"),
+    "jwk header": (
+        lambda ed, attacker: bearer(ed.sign(claims(), jwk=attacker.public_jwk)),
+        "TOKEN_INVALID",
+    ),
+    "crit with an unknown extension": (
+        lambda ed, _: bearer(ed.sign(claims(), crit=["exp-ext"], **{"exp-ext": 1})),
+        "TOKEN_INVALID",
+    ),
+    "malformed base64": (raw("e$$$.eyJzdWIiOiJ1In0.c2ln"), "TOKEN_INVALID"),
+    "header not JSON": (raw(f"{b64('not json')}.{segment(claims())}.c2ln"), "TOKEN_INVALID"),
+    "header a JSON list": (raw(f"{b64('[]')}.{segment(claims())}.c2ln"), "TOKEN_INVALID"),
+    "payload not JSON": (
+        lambda ed, _: bearer(f"{segment({'alg': 'EdDSA', 'kid': ed.kid})}.{b64('}{')}.c2ln"),
+        "TOKEN_INVALID",
+    ),
+    "one segment": (raw("abc"), "TOKEN_INVALID"),
+    "two segments": (raw(f"{segment({'alg': 'HS256'})}.{segment(claims())}"), "TOKEN_INVALID"),
+    "four segments": (raw("a.b.c.d"), "TOKEN_INVALID"),
+    "five segments (JWE)": (raw("a.b.c.d.e"), "TOKEN_INVALID"),
+    "token over 8 KiB": (oversized, "TOKEN_INVALID"),
+    "Basic scheme": (headers("Basic dXNlcjpwYXNz"), "UNAUTHENTICATED"),
+    "Token scheme": (headers("Token abc.def.ghi"), "UNAUTHENTICATED"),
+    "Bearer with no token": (headers("Bearer "), "UNAUTHENTICATED"),
+    "empty Authorization": (headers(""), "UNAUTHENTICATED"),
+    "two Authorization headers": (two_authorization_headers, "TOKEN_INVALID"),
+}
+
+
+@pytest.mark.parametrize("name", list(CORPUS))
+def test_hostile_token_is_401_in_the_error_shape(
+    strict_client: TestClient, ed_key: Key, attacker_key: Key, name: str
+) -> None:
+    case, code = CORPUS[name]
+
+    response = strict_client.get("/api/tasks", headers=case(ed_key, attacker_key))
+
+    unauthorized(response, code)
+
+
+def test_the_corpus_is_large_and_its_control_case_passes(
+    strict_client: TestClient, ed_key: Key
+) -> None:
+    response = strict_client.get("/api/tasks", headers=bearer(ed_key.sign(claims())))
+
+    assert len(CORPUS) >= 30
+    assert response.status_code == 200
+
+
+def test_a_token_in_the_query_string_is_not_accepted(
+    strict_client: TestClient, ed_key: Key
+) -> None:
+    token = ed_key.sign(claims())
+
+    response = strict_client.get("/api/tasks", params={"access_token": token, "token": token})
+
+    unauthorized(response, "UNAUTHENTICATED")
+
+
+def test_an_oversized_token_is_refused_before_parsing(
+    strict_client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def must_not_parse(*_: Any) -> None:
+        raise AssertionError("parsed an oversized token")
+
+    monkeypatch.setattr("jwt.get_unverified_header", must_not_parse)
+
+    response = strict_client.get("/api/tasks", headers=bearer("a" * 8193))
+
+    unauthorized(response, "TOKEN_INVALID")
+    assert response.json()["detail"] == "Token is longer than 8192 bytes"

@@ -1,0 +1,147 @@
+"""The data path on the wire: one round trip per operation, no transactions, no prepares."""
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import event
+
+from backend import db
+from tests.conftest import Env
+
+Headers = dict[str, str]
+
+
+class Wire:
+    """libpq's own trace of every message the app's connections send and receive."""
+
+    def __init__(self) -> None:
+        self.file = tempfile.TemporaryFile()  # noqa: SIM115 (closed by the fixture)
+
+    def start(self, dbapi_connection: Any, *_: Any) -> None:
+        dbapi_connection.pgconn.trace(self.file.fileno())
+        dbapi_connection.pgconn.set_trace_flags(
+            psycopg.pq.Trace.SUPPRESS_TIMESTAMPS | psycopg.pq.Trace.REGRESS_MODE
+        )
+
+    def stop(self, dbapi_connection: Any, *_: Any) -> None:
+        dbapi_connection.pgconn.untrace()
+
+    def sent(self) -> list[str]:
+        """Messages from the client since the last call."""
+        self.file.seek(0)
+        lines = self.file.read().decode().splitlines()
+        self.file.seek(0)
+        self.file.truncate()
+        return [line.split("\t", 2)[2] for line in lines if line.startswith("F\t")]
+
+
+def round_trips(messages: list[str]) -> int:
+    """Each Sync (extended protocol) or Query (simple protocol) waits for the server."""
+    return sum(1 for m in messages if m.startswith(("Sync", "Query")))
+
+
+@pytest.fixture
+def wire(client: TestClient, auth_headers: Headers) -> Iterator[Wire]:
+    client.get("/api/tasks", headers=auth_headers)  # a warm instance: the engine exists
+    engine = db.get_engine()
+    tracer = Wire()
+    event.listen(engine, "checkout", tracer.start)
+    event.listen(engine, "checkin", tracer.stop)
+    yield tracer
+    event.remove(engine, "checkout", tracer.start)
+    event.remove(engine, "checkin", tracer.stop)
+    tracer.file.close()
+
+
+def test_every_operation_is_one_round_trip_with_the_user_in_the_statement(
+    client: TestClient, auth_headers: Headers, user_id: str, wire: Wire
+) -> None:
+    created = client.post("/api/tasks", json={"title": "x"}, headers=auth_headers).json()
+    url = f"/api/tasks/{created['id']}"
+    operations = {
+        "create": wire.sent(),
+        "read": (client.get(url, headers=auth_headers), wire.sent())[1],
+        "list": (client.get("/api/tasks?tag=a&q=x", headers=auth_headers), wire.sent())[1],
+        "put": (client.put(url, json={"title": "y"}, headers=auth_headers), wire.sent())[1],
+        "patch": (client.patch(url, json={"tags": ["a"]}, headers=auth_headers), wire.sent())[1],
+        "toggle": (client.patch(f"{url}/complete", headers=auth_headers), wire.sent())[1],
+        "delete": (client.delete(url, headers=auth_headers), wire.sent())[1],
+    }
+
+    for name, messages in operations.items():
+        assert round_trips(messages) == 1, (name, messages)
+        parse = next(m for m in messages if m.startswith("Parse"))
+        assert parse.startswith('Parse\t "" '), (name, "a named (server-side) prepared statement")
+        assert "BEGIN" not in parse
+        assert "COMMIT" not in parse
+        assert "user_id" in parse, name
+        assert user_id in "".join(m for m in messages if m.startswith("Bind")), name
+
+
+def test_statements_are_never_prepared_on_the_server_however_often_they_run(
+    client: TestClient, auth_headers: Headers, wire: Wire
+) -> None:
+    for _ in range(12):
+        client.get("/api/tasks", headers=auth_headers)
+
+    messages = wire.sent()
+
+    assert round_trips(messages) == 12
+    assert all(m.startswith('Parse\t "" ') for m in messages if m.startswith("Parse"))
+
+
+def test_a_connection_the_server_closed_is_replaced_without_failing_the_request(
+    client: TestClient, auth_headers: Headers, database_url: str, wire: Wire
+) -> None:
+    with psycopg.connect(database_url, autocommit=True) as admin:
+        killed = admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchall()
+    time.sleep(0.2)  # the server's goodbye reaches the pooled sockets
+
+    response = client.get("/api/tasks", headers=auth_headers)
+
+    assert killed
+    assert response.status_code == 200
+    assert round_trips(wire.sent()) == 1, "replaced without a probe round trip"
+
+
+def test_the_engine_is_built_on_first_use_not_at_import(env: Env) -> None:
+    code = (
+        "import backend.main, backend.lambda_handler, backend.db as db;"
+        "assert db.get_engine.cache_info().currsize == 0, 'engine built at import'"
+    )
+    unreachable = {**os.environ, "DATABASE_URL": "postgresql://x:y@127.0.0.1:1/none"}
+
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=unreachable, capture_output=True, timeout=60, check=False
+    )
+
+    assert result.returncode == 0, result.stderr.decode()
+
+
+def test_the_engine_never_pre_pings_and_never_prepares(env: Env) -> None:
+    engine = db.get_engine()
+
+    assert engine.pool._pre_ping is False
+    with engine.connect() as connection:
+        raw = connection.connection.dbapi_connection
+        assert raw is not None
+        assert raw.prepare_threshold is None
+        assert raw.autocommit is True
+
+
+def test_a_deployed_function_without_database_url_refuses_clearly(env: Env) -> None:
+    env(DATABASE_URL=None)
+
+    with pytest.raises(db.DatabaseNotConfigured, match="DATABASE_URL is not set"):
+        db.get_engine()

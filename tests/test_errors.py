@@ -1,0 +1,231 @@
+"""One error shape for everything, and never a 500 for a client's mistake."""
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from backend.main import create_app
+from tests.conftest import Env
+
+Headers = dict[str, str]
+
+
+def test_unknown_route_is_404_in_the_error_shape(client: TestClient) -> None:
+    response = client.get("/api/nothing-here")
+
+    assert response.status_code == 404
+    assert response.json() == {"detail": "No route for /api/nothing-here", "code": "NOT_FOUND"}
+
+
+def test_wrong_method_is_405_with_every_allowed_method(client: TestClient) -> None:
+    response = client.post("/api/tasks/1")
+
+    assert response.status_code == 405
+    assert response.headers["allow"] == "DELETE, GET, PATCH, PUT"
+    assert response.json() == {
+        "detail": "POST is not allowed here; allowed: DELETE, GET, PATCH, PUT",
+        "code": "METHOD_NOT_ALLOWED",
+    }
+
+
+def test_malformed_json_is_422(client: TestClient, auth_headers: Headers) -> None:
+    response = client.post(
+        "/api/tasks",
+        content=b'{"title": ',
+        headers={**auth_headers, "content-type": "application/json"},
+    )
+
+    body = response.json()
+    assert response.status_code == 422
+    assert body["code"] == "VALIDATION_ERROR"
+    assert body["detail"].startswith("Request body is not valid JSON")
+    assert "field" not in body
+    assert body["errors"] == [{"field": "", "message": body["detail"]}]
+
+
+@pytest.mark.parametrize("payload", [b"[]", b'"title"', b"null", b"42"])
+def test_a_body_that_is_not_an_object_is_422(
+    client: TestClient, auth_headers: Headers, payload: bytes
+) -> None:
+    response = client.post(
+        "/api/tasks", content=payload, headers={**auth_headers, "content-type": "application/json"}
+    )
+
+    assert response.status_code == 422
+    assert response.json()["code"] == "VALIDATION_ERROR"
+
+
+def test_a_missing_body_is_422(client: TestClient, auth_headers: Headers) -> None:
+    response = client.post("/api/tasks", headers=auth_headers)
+
+    assert response.status_code == 422
+    assert response.json()["detail"] == "Request body is required"
+
+
+def test_a_body_over_64_kib_is_413_before_authentication(client: TestClient) -> None:
+    response = client.post(
+        "/api/tasks", content=b"x" * (64 * 1024 + 1), headers={"content-type": "application/json"}
+    )
+
+    assert response.status_code == 413
+    assert response.json() == {"detail": "Request body is over 64 KiB", "code": "PAYLOAD_TOO_LARGE"}
+
+
+def test_a_streamed_body_over_64_kib_is_413(client: TestClient, auth_headers: Headers) -> None:
+    def chunks() -> Iterator[bytes]:
+        for _ in range(80):
+            yield b"x" * 1024
+
+    response = client.post("/api/tasks", content=chunks(), headers=auth_headers)
+
+    assert response.status_code == 413
+    assert response.json()["code"] == "PAYLOAD_TOO_LARGE"
+
+
+def test_a_body_of_exactly_64_kib_is_read(client: TestClient, auth_headers: Headers) -> None:
+    padding = 64 * 1024 - len('{"title": "x", "description": ""}')
+    payload = '{"title": "x", "description": ""}' + " " * padding
+
+    response = client.post(
+        "/api/tasks", content=payload, headers={**auth_headers, "content-type": "application/json"}
+    )
+
+    assert len(payload) == 64 * 1024
+    assert response.status_code == 201
+
+
+def test_a_nul_character_is_422_not_a_database_error(
+    client: TestClient, auth_headers: Headers
+) -> None:
+    response = client.post("/api/tasks", json={"title": "a\x00b"}, headers=auth_headers)
+
+    assert response.status_code == 422
+    assert response.json()["field"] == "title"
+
+
+def test_a_nul_character_in_the_search_text_is_422(
+    client: TestClient, auth_headers: Headers
+) -> None:
+    response = client.get("/api/tasks", params={"q": "a\x00"}, headers=auth_headers)
+
+    assert response.status_code == 422
+
+
+@pytest.mark.parametrize(
+    "task_id", ["9223372036854775808", "99999999999999999999999", "0", "-1", "abc", "1.5", "+1"]
+)
+def test_an_id_that_is_not_a_positive_bigint_is_404(
+    client: TestClient, auth_headers: Headers, task_id: str
+) -> None:
+    response = client.get(f"/api/tasks/{task_id}", headers=auth_headers)
+
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Task not found", "code": "NOT_FOUND"}
+
+
+def test_the_largest_bigint_id_is_a_plain_404(client: TestClient, auth_headers: Headers) -> None:
+    response = client.patch(
+        "/api/tasks/9223372036854775807", json={"title": "x"}, headers=auth_headers
+    )
+
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize(
+    "due_at",
+    [
+        "0000-01-01T00:00:00Z",
+        "10000-01-01T00:00:00Z",
+        "9999-12-31T23:00:00-05:00",
+        "0001-01-01T00:00:00+05:00",
+        "2030-02-30T00:00:00Z",
+    ],
+)
+def test_dates_outside_what_postgresql_and_rfc_3339_allow_are_422(
+    client: TestClient, auth_headers: Headers, due_at: str
+) -> None:
+    response = client.post(
+        "/api/tasks", json={"title": "x", "due_at": due_at}, headers=auth_headers
+    )
+
+    assert response.status_code == 422
+    assert response.json()["field"] == "due_at"
+
+
+def test_a_trailing_slash_is_served_like_the_route_without_it(
+    client: TestClient, auth_headers: Headers
+) -> None:
+    created = client.post("/api/tasks/", json={"title": "x"}, headers=auth_headers)
+
+    read = client.get(f"/api/tasks/{created.json()['id']}/", headers=auth_headers)
+
+    assert created.status_code == 201
+    assert read.status_code == 200
+
+
+def test_an_unexpected_error_is_a_bare_500_that_leaks_nothing(
+    env: Env,
+    auth_headers: Headers,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def explode(*_: Any) -> None:
+        raise RuntimeError("SELECT secret_column FROM hidden WHERE password = 'hunter2'")
+
+    monkeypatch.setattr("backend.queries.get_task", explode)
+    client = TestClient(create_app(), raise_server_exceptions=False)
+
+    with caplog.at_level(logging.ERROR):
+        response = client.get("/api/tasks/1", headers=auth_headers)
+
+    assert response.status_code == 500
+    assert response.json() == {"detail": "Internal server error", "code": "INTERNAL_ERROR"}
+    assert "hunter2" not in caplog.text
+    assert "RuntimeError" in caplog.text
+
+
+def test_an_unreachable_database_is_503_with_retry_after(env: Env, auth_headers: Headers) -> None:
+    env(DATABASE_URL="postgresql://nobody:pw@127.0.0.1:1/none")
+    client = TestClient(create_app())
+
+    health = client.get("/api/health/db")
+    tasks = client.get("/api/tasks", headers=auth_headers)
+
+    for response in (health, tasks):
+        assert response.status_code == 503
+        assert response.headers["retry-after"] == "5"
+        assert response.json() == {
+            "detail": "The database is unavailable; retry shortly",
+            "code": "DATABASE_UNAVAILABLE",
+        }
+
+
+def test_health_needs_no_database(env: Env) -> None:
+    env(DATABASE_URL="postgresql://nobody:pw@127.0.0.1:1/none")
+
+    response = TestClient(create_app()).get("/api/health")
+
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b'{"title": "\\ud800"}',
+        b'{"title": "ok", "tags": ["\\udfff"]}',
+        b'{"title": "ok", "description": "\\ud83d"}',
+    ],
+)
+def test_a_lone_surrogate_in_json_text_is_422_not_an_encoding_error(
+    client: TestClient, auth_headers: Headers, payload: bytes
+) -> None:
+    response = client.post(
+        "/api/tasks", content=payload, headers={**auth_headers, "content-type": "application/json"}
+    )
+
+    assert response.status_code == 422
+    assert response.json()["code"] == "VALIDATION_ERROR"
