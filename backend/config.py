@@ -1,14 +1,22 @@
 """Settings read from the environment, once per warm instance."""
 
+import os
 from functools import lru_cache
 from urllib.parse import urlsplit
 
-from pydantic import SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import SecretStr
+from pydantic_settings import (
+    AWSSecretsManagerSettingsSource,
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+    """The environment; with APP_SECRETS_ARN set, that secret's JSON fills what it leaves unset."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True, env_ignore_empty=True)
 
     database_url: SecretStr | None = None
     better_auth_secret: SecretStr | None = None
@@ -20,11 +28,21 @@ class Settings(BaseSettings):
     cors_origins: str | None = None
     app_secrets_arn: str | None = None
 
-    @field_validator("*", mode="before")
     @classmethod
-    def blank_is_unset(cls, value: object) -> object:
-        """Treat `VAR=` like an unset variable, as deployment templates often pass ''."""
-        return None if value == "" else value
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        arn = os.environ.get("APP_SECRETS_ARN")
+        if not arn:
+            return init_settings, env_settings
+        # boto3 is imported only here: Lambda's runtime provides it, the bundle does not.
+        secret = AWSSecretsManagerSettingsSource(settings_cls, arn, case_sensitive=False)
+        return init_settings, env_settings, secret
 
     @property
     def auth_origin(self) -> str | None:
@@ -59,4 +77,5 @@ def sqlalchemy_url(url: str) -> str:
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
+    """Read once per warm instance (with APP_SECRETS_ARN, one Secrets Manager call)."""
     return Settings()

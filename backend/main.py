@@ -3,7 +3,8 @@
 from fastapi import Depends, FastAPI
 
 from backend import errors
-from backend.middleware import BodyLimit, CatchAll, StripTrailingSlash
+from backend.logs import RequestLog, configure
+from backend.middleware import CORS, BodyLimit, CatchAll, StripTrailingSlash
 from backend.routes import health, me, tasks
 
 API_DESCRIPTION = """\
@@ -32,9 +33,12 @@ def create_app() -> FastAPI:
         dependencies=[Depends(tasks.path_user_is_caller)],
     )
     errors.install(app)
-    app.add_middleware(CatchAll)
+    configure()
+    app.add_middleware(CatchAll)  # innermost: below it, every error is a response
     app.add_middleware(BodyLimit)
-    app.add_middleware(StripTrailingSlash)
+    app.add_middleware(CORS)
+    app.add_middleware(RequestLog)
+    app.add_middleware(StripTrailingSlash)  # outermost: every layer sees the canonical path
     return app
 
 

@@ -1,9 +1,13 @@
-"""ASGI middleware: trailing slashes, the body limit, and the last-resort 500."""
+"""ASGI middleware: trailing slashes, CORS, the body limit, and the last-resort 500."""
 
 import logging
 
+from starlette.datastructures import Headers
+from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from backend.config import get_settings
 from backend.errors import AppError, PayloadTooLarge, error_response
 
 log = logging.getLogger("backend")
@@ -20,7 +24,7 @@ class StripTrailingSlash:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
         if scope["type"] == "http" and len(path) > 1 and path.endswith("/"):
-            scope = {**scope, "path": path.rstrip("/") or "/"}
+            scope["path"] = path.rstrip("/") or "/"
         await self.app(scope, receive, send)
 
 
@@ -79,8 +83,56 @@ class CatchAll:
         try:
             await self.app(scope, receive, tracking_send)
         except Exception as exc:
-            log.error("unhandled %s", type(exc).__name__)
+            log.error("unhandled %s", type(exc).__name__)  # the type only: messages can hold SQL
             if started or scope["type"] != "http":
                 raise
             error = AppError()
             await error_response(error.status_code, error.code, error.detail)(scope, receive, send)
+
+
+class CORS:
+    """CORS for the origins in CORS_ORIGINS, read on the first request (settings may need AWS).
+
+    Bearer tokens, not cookies, carry identity: credentials mode stays off.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.cors: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.cors is None:
+            self.cors = CORSWithErrorShape(
+                self.app,
+                allow_origins=get_settings().allowed_origins,
+                allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+                allow_headers=CORS_REQUEST_HEADERS,
+                expose_headers=CORS_RESPONSE_HEADERS,
+                max_age=600,
+            )
+        await self.cors(scope, receive, send)
+
+
+class CORSWithErrorShape(CORSMiddleware):
+    """Starlette's CORS, but a refused preflight is a 403 in the one error shape."""
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        response = super().preflight_response(request_headers)
+        if response.status_code == 200:
+            return response
+        refused = bytes(response.body).decode().removeprefix("Disallowed CORS ")
+        headers = {k: v for k, v in response.headers.items() if k.startswith("access-control")}
+        return error_response(
+            403, "FORBIDDEN", f"CORS preflight refused: {refused} not allowed", headers=headers
+        )
+
+
+CORS_REQUEST_HEADERS = [
+    "Authorization",
+    "Content-Type",
+    "If-Match",
+    "If-None-Match",
+    "Idempotency-Key",
+    "X-Request-ID",
+]
+CORS_RESPONSE_HEADERS = ["ETag", "Location", "Retry-After", "X-Request-ID"]
