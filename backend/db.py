@@ -11,10 +11,7 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
 from backend.config import get_settings, sqlalchemy_url
-
-
-class DatabaseNotConfigured(RuntimeError):
-    """Raise when a deployed function has no DATABASE_URL."""
+from backend.errors import DatabaseNotConfigured
 
 
 def engine_for(url: str, *, pool_size: int = 5) -> Engine:

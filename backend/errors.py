@@ -116,6 +116,10 @@ class AuthUnavailable(AppError):
     headers: ClassVar[dict[str, str] | None] = {"Retry-After": RETRY_AFTER_SECONDS}
 
 
+class DatabaseNotConfigured(RuntimeError):
+    """Raise when a deployed function has no DATABASE_URL (a 500 whose log line says so)."""
+
+
 STATUS_CODES = {
     400: "BAD_REQUEST",
     401: "UNAUTHENTICATED",
@@ -243,8 +247,16 @@ def is_connection_error(exc: DBAPIError) -> bool:
     return isinstance(exc.orig, psycopg.OperationalError)
 
 
+async def handle_misconfiguration(_: Request, exc: Exception) -> JSONResponse:
+    """A deployment without DATABASE_URL: say so in the log, not to the client."""
+    log.error("%s", exc)
+    error = AppError()
+    return error_response(error.status_code, error.code, error.detail)
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(AppError, handle_app_error)
     app.add_exception_handler(RequestValidationError, handle_validation_error)
     app.add_exception_handler(HTTPException, handle_http_error)
     app.add_exception_handler(DBAPIError, handle_database_error)
+    app.add_exception_handler(DatabaseNotConfigured, handle_misconfiguration)

@@ -1,5 +1,6 @@
 """The data path on the wire: one round trip per operation, no transactions, no prepares."""
 
+import logging
 import os
 import subprocess
 import sys
@@ -14,6 +15,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import event
 
 from backend import db
+from backend.errors import DatabaseNotConfigured
+from backend.main import create_app
 from tests.conftest import Env
 
 Headers = dict[str, str]
@@ -143,5 +146,18 @@ def test_the_engine_never_pre_pings_and_never_prepares(env: Env) -> None:
 def test_a_deployed_function_without_database_url_refuses_clearly(env: Env) -> None:
     env(DATABASE_URL=None)
 
-    with pytest.raises(db.DatabaseNotConfigured, match="DATABASE_URL is not set"):
+    with pytest.raises(DatabaseNotConfigured, match="DATABASE_URL is not set"):
         db.get_engine()
+
+
+def test_a_request_without_database_url_is_a_500_whose_log_says_why(
+    env: Env, auth_headers: Headers, caplog: pytest.LogCaptureFixture
+) -> None:
+    env(DATABASE_URL=None)
+
+    with caplog.at_level(logging.ERROR):
+        response = TestClient(create_app()).get("/api/tasks", headers=auth_headers)
+
+    assert response.status_code == 500
+    assert response.json() == {"detail": "Internal server error", "code": "INTERNAL_ERROR"}
+    assert "DATABASE_URL is not set" in caplog.text
