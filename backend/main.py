@@ -1,6 +1,7 @@
 """Builds the FastAPI app: routers, error handlers, middleware. No I/O at import."""
 
 from fastapi import Depends, FastAPI
+from fastapi.routing import APIRoute
 
 from backend import errors
 from backend.logs import RequestLog, configure
@@ -14,6 +15,11 @@ the body `{"detail", "code", "field"?}`; a 422 also lists `errors`.
 """
 
 
+def operation_id(route: APIRoute) -> str:
+    """`list_tasks`, and `list_tasks_by_path_user` for the `/api/{user_id}/...` twin."""
+    return f"{route.name}_by_path_user" if "{user_id}" in route.path_format else route.name
+
+
 def create_app() -> FastAPI:
     app = FastAPI(
         title="Task API",
@@ -23,6 +29,7 @@ def create_app() -> FastAPI:
         docs_url="/api/docs",
         redoc_url=None,
         openapi_url="/api/openapi.json",
+        generate_unique_id_function=operation_id,
     )
     app.include_router(health.router)
     app.include_router(me.router)

@@ -13,6 +13,7 @@ from pydantic import (
     PlainSerializer,
     StrictBool,
     StringConstraints,
+    WithJsonSchema,
 )
 
 Priority = Literal["low", "medium", "high"]
@@ -73,7 +74,11 @@ Description = Annotated[str, StringConstraints(max_length=1000), AfterValidator(
 Tag = Annotated[str, AfterValidator(plain_text)]
 Tags = Annotated[list[Tag], Field(max_length=100), AfterValidator(clean_tags)]
 DueAt = Annotated[AwareDatetime, BeforeValidator(rfc3339_text), AfterValidator(to_utc)]
-Timestamp = Annotated[datetime, PlainSerializer(utc_text, return_type=str)]
+Timestamp = Annotated[
+    datetime,
+    PlainSerializer(utc_text, return_type=str),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
 
 
 class Body(BaseModel):

@@ -10,7 +10,7 @@ from backend.schemas import Health
 router = APIRouter(prefix="/api/health", tags=["health"])
 
 
-@router.get("")
+@router.get("", responses=error_responses())
 async def health() -> Health:
     """The function is up; touches no database."""
     return Health(status="ok")

@@ -3,7 +3,7 @@
 import re
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Response, status
 from pydantic import AfterValidator
 
 from backend import queries
@@ -34,7 +34,9 @@ ANY_ERROR = (401, 403, 413, 422, 503)
 ON_TASK = (401, 403, 404, 413, 422, 503)
 
 
-def task_id(task_id: str) -> int:
+def task_id(
+    task_id: Annotated[str, Path(description="A positive 64-bit integer; anything else is a 404")],
+) -> int:
     """A positive 64-bit integer; anything else names no task."""
     if not TASK_ID.fullmatch(task_id) or int(task_id) > MAX_BIGINT:
         raise NotFound("Task not found")
