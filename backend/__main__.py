@@ -5,6 +5,9 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+
+LOCAL_DIR = Path(__file__).resolve().parent.parent / ".local"
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -14,12 +17,13 @@ def serve(args: argparse.Namespace) -> int:
     from backend import local
     from backend.migrations import upgrade
 
+    state = Path(args.state_dir)
     if not os.environ.get("DATABASE_URL"):
-        print("DATABASE_URL is not set: starting the embedded PostgreSQL in .local/postgres")
-        os.environ["DATABASE_URL"] = local.embedded_database_url()
+        print(f"DATABASE_URL is not set: starting the embedded PostgreSQL in {state / 'postgres'}")
+        os.environ["DATABASE_URL"] = local.embedded_database_url(state / "postgres")
     if not os.environ.get("BETTER_AUTH_SECRET"):
-        os.environ["BETTER_AUTH_SECRET"] = local.local_secret()
-        print("BETTER_AUTH_SECRET is not set: using the local one kept in .local/secret")
+        os.environ["BETTER_AUTH_SECRET"] = local.local_secret(state / "secret")
+        print(f"BETTER_AUTH_SECRET is not set: using the local one kept in {state / 'secret'}")
     upgrade(os.environ["DATABASE_URL"])
     base = f"http://{args.host}:{args.port}"
     token = local.mint_token(os.environ["BETTER_AUTH_SECRET"], args.user, ttl=24 * 3600)
@@ -47,7 +51,7 @@ def token(args: argparse.Namespace) -> int:
     """Print an HS256 development token signed with BETTER_AUTH_SECRET."""
     from backend import local
 
-    secret = os.environ.get("BETTER_AUTH_SECRET") or local.saved_secret()
+    secret = os.environ.get("BETTER_AUTH_SECRET") or local.saved_secret(LOCAL_DIR / "secret")
     if not secret:
         print(
             "token: no secret configured: set BETTER_AUTH_SECRET "
@@ -74,6 +78,9 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--host", default="127.0.0.1")
     run.add_argument("--port", type=int, default=8000)
     run.add_argument("--user", default="dev-user", help="the user id of the printed token")
+    run.add_argument(
+        "--state-dir", default=str(LOCAL_DIR), help="where the embedded database and secret live"
+    )
     run.set_defaults(func=serve)
     mig = commands.add_parser("migrate", help=migrate.__doc__)
     mig.add_argument("--url", help="database URL (default: DATABASE_URL_UNPOOLED, DATABASE_URL)")

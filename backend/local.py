@@ -8,7 +8,6 @@ from typing import Any
 
 import jwt
 
-LOCAL_DIR = Path(__file__).resolve().parent.parent / ".local"
 DATABASE = "tasks"
 
 
@@ -25,7 +24,7 @@ def start_embedded(data_dir: Path, *, keep: bool = True) -> Any:
     return get_server(data_dir, cleanup_mode="stop" if keep else "delete")
 
 
-def embedded_database_url(data_dir: Path = LOCAL_DIR / "postgres") -> str:
+def embedded_database_url(data_dir: Path) -> str:
     """The local server's database in the embedded PostgreSQL kept in `.local/`."""
     import psycopg
 
@@ -37,7 +36,7 @@ def embedded_database_url(data_dir: Path = LOCAL_DIR / "postgres") -> str:
     return str(server.get_uri(DATABASE))
 
 
-def local_secret(path: Path = LOCAL_DIR / "secret") -> str:
+def local_secret(path: Path) -> str:
     """A development HS256 secret, generated once and kept so tokens outlive restarts."""
     if path.exists():
         return path.read_text().strip()
@@ -48,7 +47,7 @@ def local_secret(path: Path = LOCAL_DIR / "secret") -> str:
     return secret
 
 
-def saved_secret(path: Path = LOCAL_DIR / "secret") -> str | None:
+def saved_secret(path: Path) -> str | None:
     return path.read_text().strip() if path.exists() else None
 
 

@@ -1,0 +1,159 @@
+"""The command line: serve on the embedded PostgreSQL, migrate, token, openapi."""
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+
+from backend.__main__ import main
+from tests.conftest import SECRET
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def get_json(url: str, token: str | None = None) -> tuple[int, Any]:
+    request = urllib.request.Request(url)
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as error:
+        return error.code, json.load(error)
+
+
+def test_token_prints_an_hs256_token_for_the_given_user(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("BETTER_AUTH_SECRET", SECRET)
+
+    status = main(["token", "--sub", "u-7", "--email", "u7@example.test", "--ttl", "120"])
+
+    token = capsys.readouterr().out.strip()
+    claims = jwt.decode(token, SECRET, algorithms=["HS256"])
+    assert status == 0
+    assert jwt.get_unverified_header(token)["alg"] == "HS256"
+    assert (claims["sub"], claims["email"], claims["exp"] - claims["iat"]) == (
+        "u-7",
+        "u7@example.test",
+        120,
+    )
+
+
+def test_token_refuses_clearly_without_a_secret(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    monkeypatch.delenv("BETTER_AUTH_SECRET", raising=False)
+    monkeypatch.setattr("backend.__main__.LOCAL_DIR", tmp_path)
+
+    status = main(["token", "--sub", "u-7"])
+
+    output = capsys.readouterr()
+    assert status == 2
+    assert output.out == ""
+    assert "no secret configured: set BETTER_AUTH_SECRET" in output.err
+
+
+def test_token_rejects_a_ttl_that_is_not_positive(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["token", "--sub", "u", "--ttl", "0"])
+
+    assert exit_info.value.code == 2
+    assert "must be a positive number of seconds" in capsys.readouterr().err
+
+
+def test_openapi_prints_the_apps_document(capsys: pytest.CaptureFixture[str]) -> None:
+    from backend.main import create_app
+
+    main(["openapi"])
+
+    assert json.loads(capsys.readouterr().out) == create_app().openapi()
+
+
+def test_migrate_without_a_url_says_what_to_set(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("DATABASE_URL_UNPOOLED", raising=False)
+
+    status = main(["migrate"])
+
+    assert status == 2
+    assert "set DATABASE_URL_UNPOOLED or DATABASE_URL" in capsys.readouterr().err
+
+
+def test_migrate_brings_the_database_to_head(
+    database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status = main(["migrate", "--url", database_url])
+
+    assert status == 0
+    assert "latest revision" in capsys.readouterr().out
+
+
+def test_serve_without_configuration_runs_on_an_embedded_postgresql(tmp_path: Path) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "BETTER_AUTH_SECRET")}
+    command = [sys.executable, "-m", "backend", "serve", "--port", str(port)]
+    with subprocess.Popen(
+        [*command, "--state-dir", str(tmp_path)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    ) as server:
+        try:
+            health = wait_for(f"http://127.0.0.1:{port}/api/health/db", server)
+            output = read_available(server)
+            token = re.search(r"^(eyJ[\w-]+\.[\w-]+\.[\w-]+)$", output, re.MULTILINE)
+            assert token, output
+            me = get_json(f"http://127.0.0.1:{port}/api/me", token.group(1))
+
+            server.send_signal(signal.SIGINT)
+            code = server.wait(timeout=30)
+        finally:
+            if server.poll() is None:
+                server.kill()
+
+    assert health == (200, {"status": "ok"})
+    assert me == (200, {"user_id": "dev-user", "email": None, "name": None})
+    assert code == 0
+    assert (tmp_path / "postgres" / "PG_VERSION").exists(), "data kept between runs"
+    assert not (tmp_path / "postgres" / "postmaster.pid").exists(), "PostgreSQL stopped"
+    assert (tmp_path / "secret").stat().st_mode & 0o077 == 0
+
+
+def wait_for(url: str, server: "subprocess.Popen[str]", seconds: float = 90) -> tuple[int, Any]:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            pytest.fail(f"serve exited early:\n{server.stdout.read() if server.stdout else ''}")
+        try:
+            return get_json(url)
+        except OSError:
+            time.sleep(0.25)
+    pytest.fail(f"serve did not answer {url} within {seconds} s")
+
+
+def read_available(server: "subprocess.Popen[str]") -> str:
+    """What serve printed before it started answering (its banner and token)."""
+    assert server.stdout is not None
+    os.set_blocking(server.stdout.fileno(), False)
+    text = server.stdout.read() or ""
+    os.set_blocking(server.stdout.fileno(), True)
+    return text

@@ -1,0 +1,75 @@
+"""The schema: Alembic's migrations build exactly what the models declare."""
+
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import create_engine, inspect
+
+from backend.config import sqlalchemy_url
+from backend.migrations import upgrade
+from backend.models import Task
+from tests.conftest import with_database
+
+
+@pytest.fixture
+def empty_database(database_url: str) -> Iterator[str]:
+    name = f"tasks_migrations_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(database_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    yield with_database(database_url, name)
+    with psycopg.connect(database_url, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+def test_migrations_and_models_agree(database_url: str) -> None:
+    engine = create_engine(sqlalchemy_url(database_url))
+
+    with engine.connect() as connection:
+        context = MigrationContext.configure(
+            connection, opts={"compare_type": True, "compare_server_default": True}
+        )
+        differences = compare_metadata(context, Task.metadata)
+    engine.dispose()
+
+    assert differences == []
+
+
+def test_migrating_an_empty_database_twice_builds_the_table_and_its_indexes(
+    empty_database: str,
+) -> None:
+    upgrade(empty_database)
+    upgrade(empty_database)
+
+    engine = create_engine(sqlalchemy_url(empty_database))
+    indexes = {index["name"] for index in inspect(engine).get_indexes("tasks")}
+    checks = {check["name"] for check in inspect(engine).get_check_constraints("tasks")}
+    engine.dispose()
+    assert indexes == {
+        "ix_tasks_user_created",
+        "ix_tasks_user_updated",
+        "ix_tasks_user_due",
+        "ix_tasks_user_priority",
+        "ix_tasks_user_title",
+        "ix_tasks_tags",
+    }
+    assert {"title_length", "priority_range", "tags_count", "completed_at_set"} <= checks
+
+
+def test_the_comparison_notices_a_model_the_migrations_lack(database_url: str) -> None:
+    from sqlalchemy import Column, Integer, MetaData, Table
+
+    metadata = MetaData()
+    for table in Task.metadata.tables.values():
+        table.to_metadata(metadata)
+    Table("not_migrated", metadata, Column("id", Integer, primary_key=True))
+    engine = create_engine(sqlalchemy_url(database_url))
+
+    with engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), metadata)
+    engine.dispose()
+
+    assert [d[0] for d in differences] == ["add_table"]
