@@ -1,0 +1,42 @@
+# The two commands a newcomer needs: `make run` and `make test`. Each creates the
+# virtual environment in .venv and installs what it needs first.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+CHECKED := backend api tests scripts
+BETTER_AUTH := tests/interop/better_auth
+
+.PHONY: run test lint package openapi clean
+
+run: $(VENV)/.local-installed  ## Run the API on http://127.0.0.1:8000 (embedded PostgreSQL without DATABASE_URL)
+	$(BIN)/python -m backend serve
+
+test: $(VENV)/.dev-installed $(BETTER_AUTH)/node_modules/.installed  ## Lint, type-check and run every test
+	$(BIN)/ruff format --check $(CHECKED)
+	$(BIN)/ruff check $(CHECKED)
+	$(BIN)/mypy
+	$(BIN)/python -m pytest
+
+package: $(VENV)/.local-installed  ## Build the Lambda package in dist/lambda.zip
+	$(BIN)/python scripts/package_lambda.py
+
+openapi: $(VENV)/.local-installed  ## Regenerate specs/openapi.json
+	$(BIN)/python -m backend openapi > specs/openapi.json
+
+$(VENV)/.local-installed: requirements.txt requirements-local.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-local.txt
+	touch $@
+
+$(VENV)/.dev-installed: $(VENV)/.local-installed requirements-dev.txt
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+# The Better Auth interop tests need Node; without npm they skip (and fail under CI=true).
+$(BETTER_AUTH)/node_modules/.installed: $(BETTER_AUTH)/package-lock.json
+	if command -v npm >/dev/null; then cd $(BETTER_AUTH) && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.installed; fi
+
+clean:
+	rm -rf $(VENV) dist $(BETTER_AUTH)/node_modules .pytest_cache .mypy_cache .ruff_cache
