@@ -8,7 +8,7 @@ from typing import Any, Literal
 from sqlalchemy import (
     ColumnElement,
     Connection,
-    Row,
+    RowMapping,
     and_,
     case,
     delete,
@@ -45,10 +45,8 @@ def priority_number(name: str) -> int:
     return PRIORITIES.index(name) + 1
 
 
-def to_task(row: Row[Any, *tuple[Any, ...]]) -> TaskOut:
-    values = row._asdict()
-    values["priority"] = PRIORITIES[values["priority"] - 1]
-    return TaskOut.model_validate(values)
+def to_task(row: RowMapping) -> TaskOut:
+    return TaskOut.model_validate({**row, "priority": PRIORITIES[row["priority"] - 1]})
 
 
 def completed_at_for(completed: bool) -> ColumnElement[Any] | None:
@@ -74,11 +72,12 @@ def create_task(conn: Connection, user_id: str, fields: dict[str, Any]) -> TaskO
     if values.get("completed"):
         values["completed_at"] = func.now()
     statement = insert(tasks).values(user_id=user_id, **values).returning(*tasks.c)
-    return to_task(conn.execute(statement).one())
+    return to_task(conn.execute(statement).mappings().one())
 
 
 def get_task(conn: Connection, user_id: str, task_id: int) -> TaskOut | None:
-    row = conn.execute(select(*tasks.c).where(owned(user_id, task_id))).one_or_none()
+    statement = select(*tasks.c).where(owned(user_id, task_id))
+    row = conn.execute(statement).mappings().one_or_none()
     return to_task(row) if row else None
 
 
@@ -106,7 +105,7 @@ def write(conn: Connection, user_id: str, task_id: int, values: dict[str, Any]) 
         .values(**values, version=tasks.c.version + 1, updated_at=func.now())
         .returning(*tasks.c)
     )
-    row = conn.execute(statement).one_or_none()
+    row = conn.execute(statement).mappings().one_or_none()
     return to_task(row) if row else None
 
 
@@ -141,12 +140,12 @@ def list_tasks(
     )
     if query.cursor is not None:
         statement = statement.where(after(key, query.cursor, ascending))
-    rows = conn.execute(statement).all()
+    rows = conn.execute(statement).mappings().all()
     page = rows[: query.limit]
     next_cursor = None
     if len(rows) > query.limit:
         last = page[-1]
-        next_cursor = Cursor(query.sort, query.order, last.sort_key, last.id)
+        next_cursor = Cursor(query.sort, query.order, last["sort_key"], last["id"])
     return [to_task(row) for row in page], next_cursor
 
 
