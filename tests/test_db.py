@@ -89,6 +89,27 @@ def test_every_operation_is_one_round_trip_with_the_user_in_the_statement(
         assert user_id in "".join(m for m in messages if m.startswith("Bind")), name
 
 
+def test_a_cold_start_sends_nothing_before_the_first_statement(
+    env: Env, auth_headers: Headers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tracer = Wire()
+    connect = psycopg.connect
+
+    def traced_connect(*args: Any, **kwargs: Any) -> Any:
+        connection = connect(*args, **kwargs)
+        tracer.start(connection)
+        return connection
+
+    monkeypatch.setattr(psycopg, "connect", traced_connect)
+
+    response = TestClient(create_app()).get("/api/tasks", headers=auth_headers)
+
+    messages = tracer.sent()
+    tracer.file.close()
+    assert response.status_code == 200
+    assert round_trips(messages) == 1, messages
+
+
 def test_statements_are_never_prepared_on_the_server_however_often_they_run(
     client: TestClient, auth_headers: Headers, wire: Wire
 ) -> None:
