@@ -1,0 +1,159 @@
+"""Through PgBouncer in transaction mode, as Neon's pooled endpoint runs it."""
+
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import make_url
+
+from backend.main import create_app
+from tests.conftest import Env
+
+Headers = dict[str, str]
+
+PGBOUNCER = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
+
+
+@dataclass
+class Bouncer:
+    """A PgBouncer process in front of the test database; it can be restarted."""
+
+    config: Path
+    port: int
+    url: str
+    run_as: str
+    process: "subprocess.Popen[bytes] | None" = None
+
+    def start(self) -> None:
+        user = ["-u", self.run_as] if os.geteuid() == 0 else []  # it refuses to run as root
+        with (self.config.parent / "pgbouncer.log").open("ab") as log:
+            self.process = subprocess.Popen([PGBOUNCER, *user, str(self.config)], stderr=log)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        pytest.fail("PgBouncer did not start listening within 15 s")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.send_signal(signal.SIGINT)  # immediate shutdown: clients are cut off
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+            self.process = None
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def bouncer(database_url: str) -> Iterator[Bouncer]:
+    if not os.path.exists(PGBOUNCER):
+        if os.environ.get("CI") == "true":
+            pytest.fail("pgbouncer is missing: .ci/run installs Debian's pgbouncer")
+        pytest.skip("pgbouncer is not installed (apt-get install pgbouncer)")
+    target = make_url(database_url)
+    host = target.query.get("host") or target.host or "127.0.0.1"
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="pgbouncer-") as folder:
+        os.chmod(folder, 0o755)
+        auth = Path(folder) / "users.txt"
+        auth.write_text(f'"{target.username}" ""\n')
+        config = Path(folder) / "pgbouncer.ini"
+        config.write_text(
+            "[databases]\n"
+            f"{target.database} = host={host} port={target.port or 5432} "
+            f"dbname={target.database}\n"
+            "[pgbouncer]\n"
+            f"listen_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n"
+            f"auth_type = trust\nauth_file = {auth}\n"
+            "pool_mode = transaction\ndefault_pool_size = 2\nmin_pool_size = 2\n"
+            "server_round_robin = 1\nlogfile =\n"
+        )
+        for path in (auth, config):
+            path.chmod(0o644)
+        url = f"postgresql://{target.username}@127.0.0.1:{port}/{target.database}"
+        # A Unix socket (the embedded server's) is reachable by its owner only.
+        run_as = pwd.getpwuid(os.stat(host).st_uid).pw_name if host.startswith("/") else "nobody"
+        running = Bouncer(config, port, url, run_as)
+        running.start()
+        try:
+            yield running
+        finally:
+            running.stop()
+
+
+@pytest.fixture
+def pooled_client(env: Env, bouncer: Bouncer) -> TestClient:
+    env(DATABASE_URL=bouncer.url)
+    return TestClient(create_app())
+
+
+def test_every_route_works_through_pgbouncer_in_transaction_mode(
+    pooled_client: TestClient, auth_headers: Headers
+) -> None:
+    created = pooled_client.post("/api/tasks", json={"title": "pooled"}, headers=auth_headers)
+    url = created.headers["location"]
+
+    statuses = [
+        pooled_client.get(url, headers=auth_headers).status_code,
+        pooled_client.put(url, json={"title": "again"}, headers=auth_headers).status_code,
+        pooled_client.patch(url, json={"tags": ["x"]}, headers=auth_headers).status_code,
+        pooled_client.patch(f"{url}/complete", headers=auth_headers).status_code,
+        pooled_client.get("/api/tasks?tag=x&sort=title", headers=auth_headers).status_code,
+        pooled_client.delete(url, headers=auth_headers).status_code,
+        pooled_client.get("/api/health/db").status_code,
+    ]
+
+    assert created.status_code == 201
+    assert statuses == [200, 200, 200, 200, 200, 204, 200]
+
+
+def test_a_statement_repeated_past_psycopgs_prepare_threshold_keeps_working(
+    pooled_client: TestClient, auth_headers: Headers, bouncer: Bouncer
+) -> None:
+    for index in range(8):
+        pooled_client.post("/api/tasks", json={"title": f"t{index}"}, headers=auth_headers)
+    answers = []
+
+    with psycopg.connect(bouncer.url, autocommit=True) as other_instance:
+        for _ in range(12):  # interleaved, so server connections change hands between requests
+            answers.append(pooled_client.get("/api/tasks?limit=100", headers=auth_headers))
+            other_instance.execute("SELECT 1")
+
+    assert {response.status_code for response in answers} == {200}
+    assert {len(response.json()["items"]) for response in answers} == {8}
+
+
+def test_a_restarted_pooler_costs_no_failed_request(
+    pooled_client: TestClient, auth_headers: Headers, bouncer: Bouncer
+) -> None:
+    assert pooled_client.get("/api/tasks", headers=auth_headers).status_code == 200
+    bouncer.stop()
+    bouncer.start()
+    time.sleep(0.2)  # the pooler's goodbye reaches the idle pooled sockets
+
+    response = pooled_client.get("/api/tasks", headers=auth_headers)
+
+    assert response.status_code == 200
