@@ -74,7 +74,7 @@ def bouncer(database_url: str) -> Iterator[Bouncer]:
             pytest.fail("pgbouncer is missing: .ci/run installs Debian's pgbouncer")
         pytest.skip("pgbouncer is not installed (apt-get install pgbouncer)")
     target = make_url(database_url)
-    host = target.query.get("host") or target.host or "127.0.0.1"
+    host = str(target.query.get("host") or target.host or "127.0.0.1")
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="pgbouncer-") as folder:
         os.chmod(folder, 0o755)
