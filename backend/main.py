@@ -1,6 +1,6 @@
 """Builds the FastAPI app: routers, error handlers, middleware. No I/O at import."""
 
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
 from backend import errors
@@ -33,12 +33,8 @@ def create_app() -> FastAPI:
     )
     app.include_router(health.router)
     app.include_router(me.router)
-    app.include_router(tasks.router, prefix="/api/tasks")
-    app.include_router(
-        tasks.router,
-        prefix="/api/{user_id}/tasks",
-        dependencies=[Depends(tasks.path_user_is_caller)],
-    )
+    app.include_router(tasks.tasks_router("/api/tasks"))
+    app.include_router(tasks.tasks_router("/api/{user_id}/tasks", path_user=True))
     errors.install(app)
     configure()
     app.add_middleware(CatchAll)  # innermost: below it, every error is a response

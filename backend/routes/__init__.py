@@ -4,7 +4,7 @@ from backend.schemas import ErrorBody
 
 DESCRIPTIONS = {
     401: "No token, or a token that is expired or invalid (`WWW-Authenticate: Bearer`)",
-    403: "`{user_id}` in the path is not the caller (the `/api/{user_id}/...` routes)",
+    403: "`{user_id}` in the path is not the caller",
     404: "No such task for this caller",
     413: "Body over 64 KiB",
     422: "Invalid input: `field` names it, `errors` lists every fault",

@@ -30,8 +30,8 @@ from backend.schemas import (
 TASK_ID = re.compile(r"[1-9][0-9]{0,18}")
 MAX_BIGINT = 2**63 - 1
 
-ANY_ERROR = (401, 403, 413, 422, 503)
-ON_TASK = (401, 403, 404, 413, 422, 503)
+ON_COLLECTION = (401, 413, 422, 503)
+ON_TASK = (401, 404, 413, 422, 503)
 
 
 def task_id(
@@ -82,10 +82,6 @@ def found(task: TaskOut | None, response: Response) -> TaskOut:
     return task
 
 
-router = APIRouter(tags=["tasks"], route_class=AuthenticatedRoute)
-
-
-@router.get("", responses=error_responses(*ANY_ERROR))
 def list_tasks(
     user: CurrentUser, connection: ConnectionDep, query: Annotated[ListQuery, Depends(list_query)]
 ) -> TaskPage:
@@ -94,7 +90,6 @@ def list_tasks(
     return TaskPage(items=items, next_cursor=next_cursor.encode() if next_cursor else None)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, responses=error_responses(*ANY_ERROR))
 def create_task(
     body: TaskCreate, user: CurrentUser, connection: ConnectionDep, response: Response
 ) -> TaskOut:
@@ -104,7 +99,6 @@ def create_task(
     return found(task, response)
 
 
-@router.get("/{task_id}", responses=error_responses(*ON_TASK))
 def read_task(
     id: TaskId, user: CurrentUser, connection: ConnectionDep, response: Response
 ) -> TaskOut:
@@ -112,7 +106,6 @@ def read_task(
     return found(queries.get_task(connection, user.id, id), response)
 
 
-@router.put("/{task_id}", responses=error_responses(*ON_TASK))
 def replace_task(
     id: TaskId, body: TaskReplace, user: CurrentUser, connection: ConnectionDep, response: Response
 ) -> TaskOut:
@@ -120,7 +113,6 @@ def replace_task(
     return found(queries.update_task(connection, user.id, id, body.model_dump()), response)
 
 
-@router.patch("/{task_id}", responses=error_responses(*ON_TASK))
 def patch_task(
     id: TaskId, body: TaskPatch, user: CurrentUser, connection: ConnectionDep, response: Response
 ) -> TaskOut:
@@ -128,7 +120,6 @@ def patch_task(
     return found(queries.update_task(connection, user.id, id, body.changes()), response)
 
 
-@router.patch("/{task_id}/complete", responses=error_responses(*ON_TASK))
 def complete_task(
     id: TaskId,
     user: CurrentUser,
@@ -144,9 +135,6 @@ def complete_task(
     return found(task, response)
 
 
-@router.delete(
-    "/{task_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(*ON_TASK)
-)
 def delete_task(id: TaskId, user: CurrentUser, connection: ConnectionDep) -> Response:
     """Delete a task."""
     if not queries.delete_task(connection, user.id, id):
@@ -158,3 +146,26 @@ def path_user_is_caller(user_id: str, user: CurrentUser) -> None:
     """`/api/{user_id}/tasks...` serves only the caller's own id."""
     if user_id != user.id:
         raise Forbidden("The user id in the path is not the caller's")
+
+
+def tasks_router(prefix: str, *, path_user: bool = False) -> APIRouter:
+    """The task routes at `prefix`; with `path_user`, the prefix's `{user_id}` must be the caller.
+
+    One router per prefix (not one router included twice) keeps each route's full path
+    template, which the request log names.
+    """
+    checks = [Depends(path_user_is_caller)] if path_user else []
+    forbidden = (403,) if path_user else ()
+    collection = error_responses(*ON_COLLECTION, *forbidden)
+    one = error_responses(*ON_TASK, *forbidden)
+    router = APIRouter(
+        prefix=prefix, tags=["tasks"], route_class=AuthenticatedRoute, dependencies=checks
+    )
+    router.get("", responses=collection)(list_tasks)
+    router.post("", status_code=status.HTTP_201_CREATED, responses=collection)(create_task)
+    router.get("/{task_id}", responses=one)(read_task)
+    router.put("/{task_id}", responses=one)(replace_task)
+    router.patch("/{task_id}", responses=one)(patch_task)
+    router.patch("/{task_id}/complete", responses=one)(complete_task)
+    router.delete("/{task_id}", status_code=status.HTTP_204_NO_CONTENT, responses=one)(delete_task)
+    return router
