@@ -1,12 +1,11 @@
 """The database engine: built on first use, kept for the warm instance, safe behind PgBouncer."""
 
 import select
-from collections.abc import Iterator
 from functools import lru_cache
 from typing import Annotated, Any
 
 from fastapi import Depends
-from sqlalchemy import Connection, Engine, create_engine, event, make_url
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.dialects import registry
 from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 from sqlalchemy.engine.interfaces import IsolationLevel
@@ -88,9 +87,9 @@ def get_engine() -> Engine:
     return engine_for(url.get_secret_value())
 
 
-def get_connection() -> Iterator[Connection]:
-    with get_engine().connect() as connection:
-        yield connection
+async def database() -> Engine:
+    """The engine, not a connection: one is checked out only once the request is valid."""
+    return get_engine()
 
 
-ConnectionDep = Annotated[Connection, Depends(get_connection)]
+DatabaseDep = Annotated[Engine, Depends(database)]

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from sqlalchemy import (
     ColumnElement,
-    Connection,
+    Engine,
     RowMapping,
     and_,
     case,
@@ -19,6 +19,7 @@ from sqlalchemy import (
     tuple_,
     update,
 )
+from sqlalchemy.sql import Executable
 
 from backend.models import PRIORITIES, tasks
 from backend.pagination import Cursor, Order, Sort
@@ -63,55 +64,59 @@ def stored(fields: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
+def one_task(db: Engine, statement: Executable) -> TaskOut | None:
+    """Run a statement returning at most one task row, on a connection held only for it."""
+    with db.connect() as conn:
+        row = conn.execute(statement).mappings().one_or_none()
+    return to_task(row) if row else None
+
+
 def owned(user_id: str, task_id: int) -> ColumnElement[bool]:
     return and_(tasks.c.id == task_id, tasks.c.user_id == user_id)
 
 
-def create_task(conn: Connection, user_id: str, fields: dict[str, Any]) -> TaskOut:
+def create_task(db: Engine, user_id: str, fields: dict[str, Any]) -> TaskOut:
     values = stored(fields)
     if values.get("completed"):
         values["completed_at"] = func.now()
     statement = insert(tasks).values(user_id=user_id, **values).returning(*tasks.c)
-    return to_task(conn.execute(statement).mappings().one())
+    with db.connect() as conn:
+        return to_task(conn.execute(statement).mappings().one())
 
 
-def get_task(conn: Connection, user_id: str, task_id: int) -> TaskOut | None:
-    statement = select(*tasks.c).where(owned(user_id, task_id))
-    row = conn.execute(statement).mappings().one_or_none()
-    return to_task(row) if row else None
+def get_task(db: Engine, user_id: str, task_id: int) -> TaskOut | None:
+    return one_task(db, select(*tasks.c).where(owned(user_id, task_id)))
 
 
-def update_task(
-    conn: Connection, user_id: str, task_id: int, fields: dict[str, Any]
-) -> TaskOut | None:
+def update_task(db: Engine, user_id: str, task_id: int, fields: dict[str, Any]) -> TaskOut | None:
     """Write the given fields (PUT passes all of them) and bump the version, in one statement."""
     if not fields:
-        return get_task(conn, user_id, task_id)
-    return write(conn, user_id, task_id, stored(fields))
+        return get_task(db, user_id, task_id)
+    return write(db, user_id, task_id, stored(fields))
 
 
-def toggle_task(conn: Connection, user_id: str, task_id: int) -> TaskOut | None:
+def toggle_task(db: Engine, user_id: str, task_id: int) -> TaskOut | None:
     values = {
         "completed": ~tasks.c.completed,
         "completed_at": case((tasks.c.completed, None), else_=func.now()),
     }
-    return write(conn, user_id, task_id, values)
+    return write(db, user_id, task_id, values)
 
 
-def write(conn: Connection, user_id: str, task_id: int, values: dict[str, Any]) -> TaskOut | None:
+def write(db: Engine, user_id: str, task_id: int, values: dict[str, Any]) -> TaskOut | None:
     statement = (
         update(tasks)
         .where(owned(user_id, task_id))
         .values(**values, version=tasks.c.version + 1, updated_at=func.now())
         .returning(*tasks.c)
     )
-    row = conn.execute(statement).mappings().one_or_none()
-    return to_task(row) if row else None
+    return one_task(db, statement)
 
 
-def delete_task(conn: Connection, user_id: str, task_id: int) -> bool:
+def delete_task(db: Engine, user_id: str, task_id: int) -> bool:
     statement = delete(tasks).where(owned(user_id, task_id)).returning(tasks.c.id)
-    return conn.execute(statement).one_or_none() is not None
+    with db.connect() as conn:
+        return conn.execute(statement).one_or_none() is not None
 
 
 SORT_KEYS: dict[str, ColumnElement[Any]] = {
@@ -123,9 +128,7 @@ SORT_KEYS: dict[str, ColumnElement[Any]] = {
 }
 
 
-def list_tasks(
-    conn: Connection, user_id: str, query: ListQuery
-) -> tuple[list[TaskOut], Cursor | None]:
+def list_tasks(db: Engine, user_id: str, query: ListQuery) -> tuple[list[TaskOut], Cursor | None]:
     """One page of the caller's tasks and the cursor of the next, in one statement."""
     key = SORT_KEYS[query.sort]
     ascending = query.order == "asc"
@@ -140,7 +143,8 @@ def list_tasks(
     )
     if query.cursor is not None:
         statement = statement.where(after(key, query.cursor, ascending))
-    rows = conn.execute(statement).mappings().all()
+    with db.connect() as conn:
+        rows = conn.execute(statement).mappings().all()
     page = rows[: query.limit]
     next_cursor = None
     if len(rows) > query.limit:

@@ -110,6 +110,19 @@ def test_a_cold_start_sends_nothing_before_the_first_statement(
     assert round_trips(messages) == 1, messages
 
 
+def test_an_invalid_request_checks_out_no_connection(
+    client: TestClient, auth_headers: Headers, wire: Wire
+) -> None:
+    checkouts: list[object] = []
+    event.listen(db.get_engine(), "checkout", lambda *args: checkouts.append(args))
+
+    response = client.post("/api/tasks", json={"title": ""}, headers=auth_headers)
+
+    assert response.status_code == 422
+    assert checkouts == []
+    assert wire.sent() == []
+
+
 def test_statements_are_never_prepared_on_the_server_however_often_they_run(
     client: TestClient, auth_headers: Headers, wire: Wire
 ) -> None:

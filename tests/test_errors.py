@@ -229,3 +229,15 @@ def test_a_lone_surrogate_in_json_text_is_422_not_an_encoding_error(
 
     assert response.status_code == 422
     assert response.json()["code"] == "VALIDATION_ERROR"
+
+
+def test_invalid_input_is_422_even_while_the_database_is_down(
+    env: Env, auth_headers: Headers
+) -> None:
+    env(DATABASE_URL="postgresql://nobody:pw@127.0.0.1:1/none")
+    client = TestClient(create_app())
+
+    bad_body = client.post("/api/tasks", json={"title": ""}, headers=auth_headers)
+    bad_query = client.get("/api/tasks?limit=0", headers=auth_headers)
+
+    assert (bad_body.status_code, bad_query.status_code) == (422, 422)

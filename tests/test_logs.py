@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import make_url, text
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Engine
 
 from backend import queries
 from backend.lambda_handler import handler
@@ -223,8 +223,10 @@ def test_no_token_secret_or_password_reaches_any_log(
     auth = {"Authorization": f"Bearer {token}"}
     client = TestClient(create_app())
 
-    def failing_sql(connection: Connection, *_: Any) -> Any:
-        connection.execute(text("SELECT CAST(:value AS integer)"), {"value": f"{token} {PASSWORD}"})
+    def failing_sql(db: Engine, *_: Any) -> Any:
+        with db.connect() as connection:
+            statement = text("SELECT CAST(:value AS integer)")
+            connection.execute(statement, {"value": f"{token} {PASSWORD}"})
 
     def failing_code(*_: Any) -> Any:
         raise RuntimeError(f"token {token} password {PASSWORD} secret {AUTH_SECRET}")
@@ -241,8 +243,10 @@ def test_no_token_secret_or_password_reaches_any_log(
     ]
     monkeypatch.setattr(queries, "get_task", failing_sql)
     statuses.append(client.get("/api/tasks/1", headers=auth).status_code)
+    list_tasks = queries.list_tasks
     monkeypatch.setattr(queries, "list_tasks", failing_code)
     statuses.append(client.get("/api/tasks", headers=auth).status_code)
+    monkeypatch.setattr(queries, "list_tasks", list_tasks)
     env(DATABASE_URL=with_password.set(port=9).render_as_string(hide_password=False))
     statuses.append(TestClient(create_app()).get("/api/tasks", headers=auth).status_code)
     statuses.append(TestClient(create_app()).get("/api/health/db").status_code)

@@ -3,7 +3,7 @@
 from fastapi import APIRouter
 from sqlalchemy import text
 
-from backend.db import ConnectionDep
+from backend.db import DatabaseDep
 from backend.routes import error_responses
 from backend.schemas import Health
 
@@ -17,7 +17,8 @@ async def health() -> Health:
 
 
 @router.get("/db", responses=error_responses(503))
-def health_db(connection: ConnectionDep) -> Health:
+def health_db(db: DatabaseDep) -> Health:
     """The database answers one query."""
-    connection.execute(text("SELECT 1"))
+    with db.connect() as connection:
+        connection.execute(text("SELECT 1"))
     return Health(status="ok")

@@ -8,7 +8,7 @@ from pydantic import AfterValidator
 
 from backend import queries
 from backend.auth import AuthenticatedRoute, CurrentUser
-from backend.db import ConnectionDep
+from backend.db import DatabaseDep
 from backend.errors import Forbidden, NotFound
 from backend.pagination import Cursor, Order, Sort
 from backend.queries import ListQuery, Status
@@ -83,61 +83,59 @@ def found(task: TaskOut | None, response: Response) -> TaskOut:
 
 
 def list_tasks(
-    user: CurrentUser, connection: ConnectionDep, query: Annotated[ListQuery, Depends(list_query)]
+    user: CurrentUser, db: DatabaseDep, query: Annotated[ListQuery, Depends(list_query)]
 ) -> TaskPage:
     """List the caller's tasks, filtered and sorted; follow `next_cursor` for the next page."""
-    items, next_cursor = queries.list_tasks(connection, user.id, query)
+    items, next_cursor = queries.list_tasks(db, user.id, query)
     return TaskPage(items=items, next_cursor=next_cursor.encode() if next_cursor else None)
 
 
 def create_task(
-    body: TaskCreate, user: CurrentUser, connection: ConnectionDep, response: Response
+    body: TaskCreate, user: CurrentUser, db: DatabaseDep, response: Response
 ) -> TaskOut:
     """Create a task; `Location` names it and `ETag` is its version."""
-    task = queries.create_task(connection, user.id, body.model_dump())
+    task = queries.create_task(db, user.id, body.model_dump())
     response.headers["Location"] = f"/api/tasks/{task.id}"
     return found(task, response)
 
 
-def read_task(
-    id: TaskId, user: CurrentUser, connection: ConnectionDep, response: Response
-) -> TaskOut:
+def read_task(id: TaskId, user: CurrentUser, db: DatabaseDep, response: Response) -> TaskOut:
     """Read one task."""
-    return found(queries.get_task(connection, user.id, id), response)
+    return found(queries.get_task(db, user.id, id), response)
 
 
 def replace_task(
-    id: TaskId, body: TaskReplace, user: CurrentUser, connection: ConnectionDep, response: Response
+    id: TaskId, body: TaskReplace, user: CurrentUser, db: DatabaseDep, response: Response
 ) -> TaskOut:
     """Replace every mutable field; an omitted one takes its default."""
-    return found(queries.update_task(connection, user.id, id, body.model_dump()), response)
+    return found(queries.update_task(db, user.id, id, body.model_dump()), response)
 
 
 def patch_task(
-    id: TaskId, body: TaskPatch, user: CurrentUser, connection: ConnectionDep, response: Response
+    id: TaskId, body: TaskPatch, user: CurrentUser, db: DatabaseDep, response: Response
 ) -> TaskOut:
     """Change only the fields given; `null` clears `description` or `due_at`."""
-    return found(queries.update_task(connection, user.id, id, body.changes()), response)
+    return found(queries.update_task(db, user.id, id, body.changes()), response)
 
 
 def complete_task(
     id: TaskId,
     user: CurrentUser,
-    connection: ConnectionDep,
+    db: DatabaseDep,
     response: Response,
     body: TaskComplete | None = None,
 ) -> TaskOut:
     """Toggle `completed`, or set it from `{"completed": true|false}`."""
     if body is None:
-        task = queries.toggle_task(connection, user.id, id)
+        task = queries.toggle_task(db, user.id, id)
     else:
-        task = queries.update_task(connection, user.id, id, {"completed": body.completed})
+        task = queries.update_task(db, user.id, id, {"completed": body.completed})
     return found(task, response)
 
 
-def delete_task(id: TaskId, user: CurrentUser, connection: ConnectionDep) -> Response:
+def delete_task(id: TaskId, user: CurrentUser, db: DatabaseDep) -> Response:
     """Delete a task."""
-    if not queries.delete_task(connection, user.id, id):
+    if not queries.delete_task(db, user.id, id):
         raise NotFound("Task not found")
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
