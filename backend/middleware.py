@@ -102,9 +102,17 @@ class CORS:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.cors is None:
+            try:
+                origins = get_settings().allowed_origins
+            except Exception as exc:
+                # Unreadable settings fail every route that needs them, inside CatchAll and
+                # in the error shape; this request goes on without CORS, and the next retries.
+                log.error("settings unavailable for CORS: %s", type(exc).__name__)
+                await self.app(scope, receive, send)
+                return
             self.cors = CORSWithErrorShape(
                 self.app,
-                allow_origins=get_settings().allowed_origins,
+                allow_origins=origins,
                 allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
                 allow_headers=CORS_REQUEST_HEADERS,
                 expose_headers=CORS_RESPONSE_HEADERS,

@@ -95,6 +95,23 @@ def test_secret_is_fetched_once_per_cold_start(
     assert aws_calls == Counter({"GetSecretValue": 1})
 
 
+def test_a_secret_that_cannot_be_read_is_a_500_in_the_error_shape_not_a_crash(
+    env: Env, aws_calls: Counter[str], make_token: TokenFactory, user_id: str
+) -> None:
+    missing = "arn:aws:secretsmanager:us-east-1:123456789012:secret:task-api/none-AbCdEf"
+    env(APP_SECRETS_ARN=missing, DATABASE_URL=None, BETTER_AUTH_SECRET=None)
+    client = TestClient(create_app(), raise_server_exceptions=False)
+    headers = {"Authorization": f"Bearer {make_token(user_id)}", "Origin": ORIGIN_FROM_AWS}
+
+    tasks = client.get("/api/tasks", headers=headers)
+    health = client.get("/api/health")
+
+    assert tasks.status_code == 500
+    assert tasks.json() == {"detail": "Internal server error", "code": "INTERNAL_ERROR"}
+    assert health.status_code == 200
+    assert aws_calls["GetSecretValue"] >= 2, "a failed read is retried, not cached"
+
+
 def test_non_blank_environment_value_wins_over_the_secret(env: Env, secret_arn: str) -> None:
     env(
         APP_SECRETS_ARN=secret_arn,
