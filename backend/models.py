@@ -22,6 +22,12 @@ class Task(SQLModel, table=True):
         sa.Index("ix_tasks_user_created", "user_id", "created_at", "id"),
         sa.Index("ix_tasks_user_updated", "user_id", "updated_at", "id"),
         sa.Index("ix_tasks_user_due", "user_id", "due_at", "id"),
+        sa.Index(
+            "ix_tasks_user_due_desc",
+            "user_id",
+            sa.text("due_at DESC NULLS LAST"),
+            sa.text("id DESC"),
+        ),
         sa.Index("ix_tasks_user_priority", "user_id", "priority", "id"),
         sa.Index("ix_tasks_user_title", "user_id", sa.text("lower(title)"), "id"),
         sa.Index("ix_tasks_tags", "tags", postgresql_using="gin"),

@@ -9,6 +9,7 @@ from sqlalchemy import (
     ColumnElement,
     Engine,
     RowMapping,
+    Select,
     and_,
     case,
     delete,
@@ -130,27 +131,37 @@ SORT_KEYS: dict[str, ColumnElement[Any]] = {
 
 def list_tasks(db: Engine, user_id: str, query: ListQuery) -> tuple[list[TaskOut], Cursor | None]:
     """One page of the caller's tasks and the cursor of the next, in one statement."""
-    key = SORT_KEYS[query.sort]
-    ascending = query.order == "asc"
-    statement = (
-        select(*tasks.c, key.label("sort_key"))
-        .where(tasks.c.user_id == user_id, *filters(query))
-        .order_by(
-            key.asc().nulls_last() if ascending else key.desc().nulls_last(),
-            tasks.c.id.asc() if ascending else tasks.c.id.desc(),
-        )
-        .limit(query.limit + 1)
-    )
-    if query.cursor is not None:
-        statement = statement.where(after(key, query.cursor, ascending))
     with db.connect() as conn:
-        rows = conn.execute(statement).mappings().all()
+        rows = conn.execute(list_statement(user_id, query)).mappings().all()
     page = rows[: query.limit]
     next_cursor = None
     if len(rows) > query.limit:
         last = page[-1]
         next_cursor = Cursor(query.sort, query.order, last["sort_key"], last["id"])
     return [to_task(row) for row in page], next_cursor
+
+
+def list_statement(user_id: str, query: ListQuery) -> Select[Any]:
+    """The page plus one row (to know whether another page follows), in index order.
+
+    Each sort reads its `(user_id, key, id)` index in order; only `due_at` has nulls,
+    and they sort last in both directions.
+    """
+    key = SORT_KEYS[query.sort]
+    ascending = query.order == "asc"
+    ordered = key.asc() if ascending else key.desc()
+    statement = (
+        select(*tasks.c, key.label("sort_key"))
+        .where(tasks.c.user_id == user_id, *filters(query))
+        .order_by(
+            ordered.nulls_last() if query.sort == "due_at" else ordered,
+            tasks.c.id.asc() if ascending else tasks.c.id.desc(),
+        )
+        .limit(query.limit + 1)
+    )
+    if query.cursor is not None:
+        statement = statement.where(after(key, query.cursor, ascending))
+    return statement
 
 
 def filters(query: ListQuery) -> list[ColumnElement[bool]]:

@@ -14,9 +14,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import event
 
-from backend import db
+from backend import db, queries
 from backend.errors import DatabaseNotConfigured
 from backend.main import create_app
+from backend.pagination import Order, Sort
 from tests.conftest import Env
 
 Headers = dict[str, str]
@@ -195,3 +196,22 @@ def test_a_request_without_database_url_is_a_500_whose_log_says_why(
     assert response.status_code == 500
     assert response.json() == {"detail": "Internal server error", "code": "INTERNAL_ERROR"}
     assert "DATABASE_URL is not set" in caplog.text
+
+
+@pytest.mark.parametrize("sort", ["created_at", "updated_at", "due_at", "priority", "title"])
+@pytest.mark.parametrize("order", ["asc", "desc"])
+def test_every_list_sort_reads_an_index_in_order_without_sorting(
+    env: Env, database_url: str, sort: Sort, order: Order
+) -> None:
+    statement = queries.list_statement("someone", queries.ListQuery(sort=sort, order=order))
+    compiled = statement.compile(dialect=db.get_engine().dialect)
+
+    with psycopg.connect(database_url) as connection:
+        connection.execute("SET LOCAL enable_seqscan = off")
+        connection.execute("SET LOCAL enable_sort = off")  # a Sort left in the plan had to be
+        plan = "\n".join(
+            row[0] for row in connection.execute(f"EXPLAIN {compiled}", compiled.params)
+        )
+
+    assert "Index Scan" in plan
+    assert "Sort" not in plan, plan

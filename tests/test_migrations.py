@@ -52,6 +52,7 @@ def test_migrating_an_empty_database_twice_builds_the_table_and_its_indexes(
         "ix_tasks_user_created",
         "ix_tasks_user_updated",
         "ix_tasks_user_due",
+        "ix_tasks_user_due_desc",
         "ix_tasks_user_priority",
         "ix_tasks_user_title",
         "ix_tasks_tags",

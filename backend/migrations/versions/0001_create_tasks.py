@@ -46,6 +46,11 @@ def upgrade() -> None:
     op.create_index("ix_tasks_user_created", "tasks", ["user_id", "created_at", "id"])
     op.create_index("ix_tasks_user_updated", "tasks", ["user_id", "updated_at", "id"])
     op.create_index("ix_tasks_user_due", "tasks", ["user_id", "due_at", "id"])
+    op.create_index(  # due_at DESC with nulls last, which a backward scan cannot give
+        "ix_tasks_user_due_desc",
+        "tasks",
+        ["user_id", sa.text("due_at DESC NULLS LAST"), sa.text("id DESC")],
+    )
     op.create_index("ix_tasks_user_priority", "tasks", ["user_id", "priority", "id"])
     op.create_index("ix_tasks_user_title", "tasks", ["user_id", sa.text("lower(title)"), "id"])
     op.create_index("ix_tasks_tags", "tasks", ["tags"], postgresql_using="gin")
