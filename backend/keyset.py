@@ -3,7 +3,6 @@
 import json
 import threading
 import urllib.request
-from collections.abc import Callable
 from time import monotonic
 from typing import Any
 
@@ -16,8 +15,6 @@ ASYMMETRIC_ALGORITHMS = frozenset({"EdDSA", "ES256", "ES512", "RS256", "PS256"})
 REFETCH_COOLDOWN_SECONDS = 10.0
 FETCH_TIMEOUT_SECONDS = 3.0
 MAX_KEY_SET_BYTES = 256 * 1024
-
-Fetch = Callable[[str], bytes]
 
 
 def fetch_url(url: str) -> bytes:
@@ -59,12 +56,15 @@ def usable_key(entry: Any) -> PyJWK | None:
 
 
 class KeySet:
-    """Keys from an inline document and/or a URL; one fetch at a time, at most one per cooldown."""
+    """Keys from an inline document and/or a URL; one fetch at a time, at most one per cooldown.
 
-    def __init__(self, url: str | None, inline: str | None = None, fetch: Fetch = fetch_url):
+    Inline keys stay valid whatever the URL serves: the operator configured them.
+    """
+
+    def __init__(self, url: str | None, inline: str | None = None):
         self.url = url
-        self.fetch = fetch
-        self.keys: dict[str, PyJWK] = parse_keys(inline) if inline else {}
+        self.inline: dict[str, PyJWK] = parse_keys(inline) if inline else {}
+        self.keys = dict(self.inline)
         self.loaded = inline is not None
         self.last_fetch = float("-inf")
         self.last_fetch_failed = False
@@ -89,10 +89,10 @@ class KeySet:
     def refresh(self, url: str) -> None:
         self.last_fetch = monotonic()
         try:
-            keys = parse_keys(self.fetch(url))
+            keys = parse_keys(fetch_url(url))
         except (OSError, ValueError):
             self.last_fetch_failed = True
             return
-        self.keys = keys
+        self.keys = {**keys, **self.inline}
         self.loaded = True
         self.last_fetch_failed = False

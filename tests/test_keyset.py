@@ -271,3 +271,17 @@ def test_an_inline_key_set_makes_no_network_call(
 
     assert response.status_code == 200
     assert jwks_server.requests == 0
+
+
+def test_an_inline_key_stays_valid_after_the_url_is_fetched(
+    env: Env, jwks_server: KeySetServer, ed_key: Key
+) -> None:
+    inline_only = new_key("EdDSA", "inline-only")
+    env(BETTER_AUTH_URL=jwks_server.url, JWKS=key_set(inline_only))
+    client = TestClient(create_app())
+
+    fetched = get_me(client, ed_key.sign(claims(jwks_server.url)))
+    inline = get_me(client, inline_only.sign(claims(jwks_server.url)))
+
+    assert (fetched.status_code, inline.status_code) == (200, 200)
+    assert jwks_server.requests == 1
