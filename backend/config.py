@@ -75,6 +75,20 @@ def sqlalchemy_url(url: str) -> str:
     raise ValueError(f"DATABASE_URL scheme {scheme!r} is not PostgreSQL")
 
 
+def require_database() -> None:
+    """Refuse to start a deployed function that could never reach its database.
+
+    Called by the Lambda and Vercel entries at import: the platform reports the
+    message as the function's start-up error. It reads the environment only; with
+    APP_SECRETS_ARN, the secret is trusted to hold DATABASE_URL.
+    """
+    if not os.environ.get("DATABASE_URL") and not os.environ.get("APP_SECRETS_ARN"):
+        raise RuntimeError(
+            "DATABASE_URL is not set: set it (Neon's pooled URL) or APP_SECRETS_ARN "
+            "to a secret that holds it"
+        )
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """Read once per warm instance (with APP_SECRETS_ARN, one Secrets Manager call)."""

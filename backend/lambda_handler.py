@@ -8,6 +8,8 @@ import os
 
 from mangum import Mangum
 
+from backend.config import require_database
 from backend.main import app
 
+require_database()
 handler = Mangum(app, lifespan="off", api_gateway_base_path=os.environ.get("API_BASE_PATH", "/"))

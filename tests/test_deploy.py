@@ -25,7 +25,6 @@ from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 
-import api.index
 from tests.conftest import Env
 from tests.test_lambda import CONTEXT, event, json_of
 
@@ -132,7 +131,9 @@ def test_serverless_package_leaves_out_tests_bench_and_specs(path: str, expected
     assert packaged(path, patterns) is expected
 
 
-def test_vercel_entry_exposes_app_and_no_name_handler() -> None:
+def test_vercel_entry_exposes_app_and_no_name_handler(env: Env) -> None:
+    import api.index
+
     names = vars(api.index)
 
     assert isinstance(names["app"], FastAPI)
@@ -298,3 +299,22 @@ def test_importing_the_function_loads_only_runtime_packages_and_uses_no_network(
     assert NOT_NEEDED & set(report["loaded"]) == set()
     assert outside == {}
     assert report["attempts"] == []
+
+
+@pytest.mark.parametrize("entry", ["backend.lambda_handler", "api.index"])
+def test_a_deployed_function_without_database_url_refuses_to_start(entry: str) -> None:
+    unset = ("DATABASE_URL", "APP_SECRETS_ARN")
+    bare = {name: value for name, value in os.environ.items() if name not in unset}
+
+    result = subprocess.run(
+        [sys.executable, "-c", f"import {entry}"],
+        cwd=ROOT,
+        env=bare,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode != 0
+    assert "RuntimeError: DATABASE_URL is not set" in result.stderr

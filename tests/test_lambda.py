@@ -17,7 +17,6 @@ from urllib.parse import quote_plus, urlencode
 
 import pytest
 
-import backend.lambda_handler
 from tests.conftest import Env
 
 Event = dict[str, Any]
@@ -301,6 +300,7 @@ def test_base64_encoded_body_creates_the_task(invoke: Invoke, auth: Headers, kin
 @pytest.fixture
 def handler_with_base_path(env: Env) -> Iterator[Callable[[str | None], Handler]]:
     """Build the module's handler under an `API_BASE_PATH`, as a cold start would; restore it."""
+    import backend.lambda_handler
 
     def reload(base_path: str | None) -> Handler:
         with pytest.MonkeyPatch.context() as patch:

@@ -12,7 +12,6 @@ from sqlalchemy import make_url, text
 from sqlalchemy.engine import Engine
 
 from backend import queries
-from backend.lambda_handler import handler
 from backend.logs import JsonLines
 from backend.main import create_app
 from tests.conftest import Env, TokenFactory
@@ -152,6 +151,8 @@ def test_unreachable_database_logs_a_503(env: Env, stdout: io.StringIO, database
 
 
 def test_lambda_request_id_wins_over_every_header(env: Env, stdout: io.StringIO) -> None:
+    from backend.lambda_handler import handler
+
     headers = {"x-vercel-id": "iad1::abc-1", "X-Request-ID": "from-the-caller"}
 
     response = handler(event("http_v2", "GET", "/api/health", headers=headers), CONTEXT)
@@ -213,6 +214,8 @@ def test_no_token_secret_or_password_reaches_any_log(
     user_id: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    from backend.lambda_handler import handler
+
     with_password = make_url(database_url).set(password=PASSWORD)
     env(
         DATABASE_URL=with_password.render_as_string(hide_password=False),
