@@ -48,13 +48,13 @@ class Verifier:
             settings.jwt_audience or settings.auth_origin,
         )
 
-    def would_block(self, token: str) -> bool:
+    def would_block(self, header: dict[str, Any]) -> bool:
         """Whether verifying needs the network (a key set fetch)."""
-        kid = header_of(token).get("kid")
+        kid = header.get("kid")
         return self.key_set is not None and isinstance(kid, str) and self.key_set.would_fetch(kid)
 
-    def verify(self, token: str) -> User:
-        header = header_of(token)
+    def verify(self, token: str, header: dict[str, Any]) -> User:
+        """Verify `token`, whose `header` came from `header_of` (cheap checks come first)."""
         algorithm = header.get("alg")
         if algorithm == "HS256":
             if self.secret is None:
@@ -154,10 +154,11 @@ def get_verifier() -> Verifier:
 
 async def authenticate(request: Request) -> User:
     token = bearer_token(request)
+    header = header_of(token)
     verifier = get_verifier()
-    if verifier.would_block(token):
-        return await run_in_threadpool(verifier.verify, token)
-    return verifier.verify(token)
+    if verifier.would_block(header):
+        return await run_in_threadpool(verifier.verify, token, header)
+    return verifier.verify(token, header)
 
 
 class AuthenticatedRoute(APIRoute):

@@ -19,6 +19,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -242,8 +243,6 @@ async def handle_database_error(_: Request, exc: Exception) -> JSONResponse:
 
 
 def is_connection_error(exc: DBAPIError) -> bool:
-    import psycopg
-
     return isinstance(exc.orig, psycopg.OperationalError)
 
 
