@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import make_url
 
-from backend import auth, config, db
+from backend import auth, config, db, keyset
 from backend.main import create_app
 from backend.migrations import upgrade
 
@@ -109,6 +109,23 @@ def make_token() -> TokenFactory:
         return jwt.encode(payload, key, algorithm=algorithm, headers=headers)
 
     return make
+
+
+class Clock:
+    """Stands in for the key set's monotonic clock, so cooldowns pass without sleeping."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    fake = Clock()
+    monkeypatch.setattr(keyset, "monotonic", fake)
+    return fake
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from backend import keyset
 from backend.main import create_app
 from tests import better_auth as harness
 from tests.better_auth import BetterAuthServer, BetterAuthUser
-from tests.conftest import Env
+from tests.conftest import Clock, Env
 
 better_auth = harness.better_auth  # the session fixture, under its name, for this module's tests
 
@@ -55,23 +55,6 @@ def listed(client: TestClient, user: BetterAuthUser) -> list[dict[str, Any]]:
     assert response.status_code == 200, response.text
     items: list[dict[str, Any]] = response.json()["items"]
     return items
-
-
-class Clock:
-    """Stands in for the key set's monotonic clock, so cooldowns pass without sleeping."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    fake = Clock()
-    monkeypatch.setattr(keyset, "monotonic", fake)
-    return fake
 
 
 @pytest.fixture

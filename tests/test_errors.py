@@ -46,8 +46,19 @@ def test_malformed_json_is_422(client: TestClient, auth_headers: Headers) -> Non
     assert body["errors"] == [{"field": "", "message": body["detail"]}]
 
 
-@pytest.mark.parametrize("payload", [b"[]", b'"title"', b"null", b"42"])
-def test_a_body_that_is_not_an_object_is_422(
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b"[]",
+        b'"title"',
+        b"null",
+        b"42",
+        b'{"title": "\\ud800"}',  # lone surrogates: JSON allows them, UTF-8 and PostgreSQL do not
+        b'{"title": "ok", "tags": ["\\udfff"]}',
+        b'{"title": "ok", "description": "\\ud83d"}',
+    ],
+)
+def test_a_body_that_is_not_an_object_of_storable_text_is_422(
     client: TestClient, auth_headers: Headers, payload: bytes
 ) -> None:
     response = client.post(
@@ -210,25 +221,6 @@ def test_health_needs_no_database(env: Env) -> None:
 
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
-
-
-@pytest.mark.parametrize(
-    "payload",
-    [
-        b'{"title": "\\ud800"}',
-        b'{"title": "ok", "tags": ["\\udfff"]}',
-        b'{"title": "ok", "description": "\\ud83d"}',
-    ],
-)
-def test_a_lone_surrogate_in_json_text_is_422_not_an_encoding_error(
-    client: TestClient, auth_headers: Headers, payload: bytes
-) -> None:
-    response = client.post(
-        "/api/tasks", content=payload, headers={**auth_headers, "content-type": "application/json"}
-    )
-
-    assert response.status_code == 422
-    assert response.json()["code"] == "VALIDATION_ERROR"
 
 
 def test_invalid_input_is_422_even_while_the_database_is_down(

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from backend import keyset
 from backend.main import create_app
-from tests.conftest import Env
+from tests.conftest import Clock, Env
 from tests.keys import Key, KeySetServer, key_set, new_key, serve_key_set
 
 
@@ -29,23 +29,6 @@ def base64url(text: str) -> str:
 
 def get_me(client: TestClient, token: str) -> Any:
     return client.get("/api/me", headers={"Authorization": f"Bearer {token}"})
-
-
-class Clock:
-    """Stands in for the key set's monotonic clock, so cooldowns pass without sleeping."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    fake = Clock()
-    monkeypatch.setattr(keyset, "monotonic", fake)
-    return fake
 
 
 @pytest.fixture
