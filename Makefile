@@ -4,10 +4,10 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-CHECKED := backend api tests scripts
+CHECKED := backend api tests scripts bench
 BETTER_AUTH := tests/interop/better_auth
 
-.PHONY: run test lint package openapi clean
+.PHONY: run test bench package openapi clean
 
 run: $(VENV)/.local-installed  ## Run the API on http://127.0.0.1:8000 (embedded PostgreSQL without DATABASE_URL)
 	$(BIN)/python -m backend serve
@@ -17,6 +17,9 @@ test: $(VENV)/.dev-installed $(BETTER_AUTH)/node_modules/.installed  ## Lint, ty
 	$(BIN)/ruff check $(CHECKED)
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
+
+bench: $(VENV)/.local-installed  ## Print the data path's figures as ratios to raw psycopg (BENCH_ARGS=--latency-ms 5)
+	$(BIN)/python bench/data_path.py $(BENCH_ARGS)
 
 package: $(VENV)/.local-installed  ## Build the Lambda package in dist/lambda.zip
 	$(BIN)/python scripts/package_lambda.py
