@@ -29,7 +29,8 @@ def serve(args: argparse.Namespace) -> int:
     token = local.mint_token(os.environ["BETTER_AUTH_SECRET"], args.user, ttl=24 * 3600)
     print(f"\nTask API on {base}/api  (docs: {base}/api/docs)")
     print(f"A development token for user {args.user!r}, valid for 24 hours:\n\n{token}\n")
-    print(f'Try:  curl -H "Authorization: Bearer {token[:16]}..." {base}/api/tasks\n', flush=True)
+    print(f"Try:\n  export TOKEN={token}")
+    print(f'  curl -H "Authorization: Bearer $TOKEN" {base}/api/tasks\n', flush=True)
     uvicorn.run("backend.main:app", host=args.host, port=args.port, log_level="warning")
     return 0
 
