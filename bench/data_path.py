@@ -19,7 +19,6 @@ import sys
 import tempfile
 import time
 import types
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -114,41 +113,23 @@ def lambda_event(op: Operation) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def postgres() -> Iterator[str]:
-    """BENCH_DATABASE_URL's server, or an embedded PostgreSQL in a temporary folder."""
-    if url := os.environ.get("BENCH_DATABASE_URL"):
-        yield url
-        return
-    from backend.local import start_embedded
+def seeded_database() -> Iterator[tuple[str, int]]:
+    """A migrated throwaway database holding the users' tasks, and the id of one of SMALL's.
 
-    with tempfile.TemporaryDirectory(prefix="bench-pg-") as folder:
-        server = start_embedded(Path(folder) / "data", keep=False)
-        try:
-            yield str(server.get_uri("postgres"))
-        finally:
-            server.cleanup()
+    On BENCH_DATABASE_URL's server, or an embedded PostgreSQL in a temporary folder.
+    """
+    from backend.local import throwaway_database, throwaway_server
 
-
-@contextlib.contextmanager
-def throwaway_database(admin_url: str) -> Iterator[tuple[str, int]]:
-    """A migrated database holding the users' tasks, and the id of one of SMALL's tasks."""
-    from backend.migrations import upgrade
-
-    name = f"bench_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"'.encode())
-    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    try:
-        upgrade(url)
+    with (
+        throwaway_server(os.environ.get("BENCH_DATABASE_URL"), "bench-pg-") as admin_url,
+        throwaway_database(admin_url, "bench_") as url,
+    ):
         with psycopg.connect(url, autocommit=True) as conn:
             for user, count in ((SMALL, 50), (LARGE, 5000)):
                 conn.execute(SEED, {"user": user, "count": count})
             conn.execute("ANALYZE tasks")
             row = conn.execute("SELECT min(id) FROM tasks WHERE user_id = %s", [SMALL]).fetchone()
         yield url, row[0] if row else 0
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)'.encode())
 
 
 def round_trips(trace: bytes) -> int:
@@ -356,7 +337,7 @@ def main() -> None:
     iterations = args.iterations or (100 if args.latency_ms else 300)
     sys.path.insert(0, str(ROOT))
     with contextlib.ExitStack() as stack:
-        url, task_id = stack.enter_context(throwaway_database(stack.enter_context(postgres())))
+        url, task_id = stack.enter_context(seeded_database())
         if args.latency_ms:
             url = stack.enter_context(delayed(url, args.latency_ms))
         os.environ.pop("APP_SECRETS_ARN", None)

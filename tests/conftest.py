@@ -1,22 +1,18 @@
 """Fixtures: a database of the run's own on a real PostgreSQL, the app, and tokens."""
 
 import os
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import jwt
-import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import make_url
 
 from backend import auth, config, db, keyset
+from backend.local import throwaway_database, throwaway_server
 from backend.main import create_app
-from backend.migrations import upgrade
 
 SECRET = "test-secret-that-is-long-enough-for-hs256"
 
@@ -24,38 +20,14 @@ Env = Callable[..., None]
 TokenFactory = Callable[..., str]
 
 
-def server_admin_url() -> Iterator[str]:
-    """TEST_DATABASE_URL's server, or an embedded PostgreSQL in a temporary folder."""
-    if url := os.environ.get("TEST_DATABASE_URL"):
-        yield url
-        return
-    from backend.local import start_embedded
-
-    with tempfile.TemporaryDirectory(prefix="task-api-pg-") as folder:
-        server = start_embedded(Path(folder) / "data", keep=False)
-        yield str(server.get_uri("postgres"))
-        server.cleanup()
-
-
-def with_database(url: str, name: str) -> str:
-    """The same server and credentials, another database."""
-    return make_url(url).set(database=name).render_as_string(hide_password=False)
-
-
 @pytest.fixture(scope="session")
 def database_url() -> Iterator[str]:
-    """A database of this run's own, migrated to head, dropped at the end."""
-    for admin_url in server_admin_url():
-        name = f"tasks_test_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(admin_url, autocommit=True) as admin:
-            admin.execute(f'CREATE DATABASE "{name}"')
-        url = with_database(admin_url, name)
-        try:
-            upgrade(url)
-            yield url
-        finally:
-            with psycopg.connect(admin_url, autocommit=True) as admin:
-                admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    """A database of this run's own (TEST_DATABASE_URL's server, or an embedded one), migrated."""
+    with (
+        throwaway_server(os.environ.get("TEST_DATABASE_URL"), "task-api-pg-") as admin_url,
+        throwaway_database(admin_url, "tasks_test_") as url,
+    ):
+        yield url
 
 
 def clear_caches() -> None:

@@ -227,30 +227,30 @@ def chromium() -> Path:
     return CHROMIUM
 
 
-def start_page_server() -> tuple[PageServer, threading.Thread]:
+@contextlib.contextmanager
+def serving_page() -> Iterator[PageServer]:
     server = PageServer()
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1})
     thread.daemon = True
     thread.start()
-    return server, thread
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
 
 
 @pytest.fixture
 def allowed_page() -> Iterator[PageServer]:
-    server, thread = start_page_server()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
+    with serving_page() as server:
+        yield server
 
 
 @pytest.fixture
 def refused_page() -> Iterator[PageServer]:
-    server, thread = start_page_server()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
+    with serving_page() as server:
+        yield server
 
 
 @pytest.fixture

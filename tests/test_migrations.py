@@ -10,9 +10,9 @@ from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect
 
 from backend.config import sqlalchemy_url
+from backend.local import with_database
 from backend.migrations import upgrade
 from backend.models import Task
-from tests.conftest import with_database
 
 
 @pytest.fixture
