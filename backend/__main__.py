@@ -1,4 +1,4 @@
-"""The command line: `python -m backend serve | migrate | token | openapi`."""
+"""The command line: `python -m backend serve | migrate | token | openapi | purge`."""
 
 import argparse
 import json
@@ -72,6 +72,15 @@ def openapi(args: argparse.Namespace) -> int:
     return 0
 
 
+def purge(args: argparse.Namespace) -> int:
+    """Delete every task trashed longer than TRASH_RETENTION_DAYS ago (a daily job)."""
+    from backend import trash
+    from backend.db import get_engine
+
+    print(f"purge: {trash.purge_expired(get_engine())} tasks deleted for good")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="python -m backend", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True)
@@ -93,6 +102,7 @@ def parser() -> argparse.ArgumentParser:
     tok.add_argument("--ttl", type=positive, default=3600, help="seconds until it expires")
     tok.set_defaults(func=token)
     commands.add_parser("openapi", help=openapi.__doc__).set_defaults(func=openapi)
+    commands.add_parser("purge", help=purge.__doc__).set_defaults(func=purge)
     return root
 
 

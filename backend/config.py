@@ -4,7 +4,7 @@ import os
 from functools import lru_cache
 from urllib.parse import urlsplit
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import (
     AWSSecretsManagerSettingsSource,
     BaseSettings,
@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     jwt_audience: str | None = None
     cors_origins: str | None = None
     app_secrets_arn: str | None = None
+    trash_retention_days: int = Field(default=30, ge=1, le=3650)
+    cron_secret: SecretStr | None = None
 
     @classmethod
     def settings_customise_sources(

@@ -15,7 +15,6 @@ Body: {"detail": str, "code": str, "field"?: str, "errors"?: [{"field", "message
 """
 
 import logging
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -23,6 +22,7 @@ import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute, iter_route_contexts
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 
@@ -220,16 +220,13 @@ async def handle_http_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def allowed_methods(request: Request) -> list[str]:
-    """Every method served at this path, from the OpenAPI paths (computed once, cached)."""
-    path = request.scope["path"]
+    """Every method a route serves at this path, matched as the router matches it."""
+    path = request.scope["path"].removeprefix(request.scope.get("root_path", ""))
     methods: set[str] = set()
-    for template, operations in request.app.openapi()["paths"].items():
-        if re.fullmatch(PARAMETER.sub("[^/]+", template), path):
-            methods.update(method.upper() for method in operations)
+    for context in iter_route_contexts(request.app.routes):
+        if isinstance(context.route, APIRoute) and context.route.path_regex.match(path):
+            methods.update(context.methods or ())
     return sorted(methods)
-
-
-PARAMETER = re.compile(r"\{[^}]+\}")
 
 
 async def handle_database_error(_: Request, exc: Exception) -> JSONResponse:

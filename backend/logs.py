@@ -85,7 +85,7 @@ def access_fields(scope: Scope, status: int, started: float) -> dict[str, Any]:
     user = getattr(scope.get("state", {}).get("user"), "id", None)
     return {
         "method": scope["method"],
-        "route": getattr(route, "path", None),
+        "route": getattr(route, "path_format", None),
         "status": status,
         "duration_ms": round((time.perf_counter() - started) * 1000, 2),
         "user_id": user,

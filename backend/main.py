@@ -6,7 +6,7 @@ from fastapi.routing import APIRoute
 from backend import errors
 from backend.logs import RequestLog, configure
 from backend.middleware import CORS, BodyLimit, CatchAll, StripTrailingSlash
-from backend.routes import health, me, tasks
+from backend.routes import cron, health, me, tasks, trash
 
 API_DESCRIPTION = """\
 A multi-user task API for web frontends whose users sign in with Better Auth.
@@ -23,7 +23,7 @@ def operation_id(route: APIRoute) -> str:
 def create_app() -> FastAPI:
     app = FastAPI(
         title="Task API",
-        version="1.0.0",
+        version="2.0.0",
         description=API_DESCRIPTION,
         redirect_slashes=False,
         docs_url="/api/docs",
@@ -33,8 +33,10 @@ def create_app() -> FastAPI:
     )
     app.include_router(health.router)
     app.include_router(me.router)
-    app.include_router(tasks.tasks_router("/api/tasks"))
-    app.include_router(tasks.tasks_router("/api/{user_id}/tasks", path_user=True))
+    for prefix, path_user in (("/api/tasks", False), ("/api/{user_id}/tasks", True)):
+        app.include_router(tasks.router(prefix, path_user=path_user))
+        app.include_router(trash.router(prefix, path_user=path_user))
+    app.include_router(cron.router)
     errors.install(app)
     configure()
     app.add_middleware(CatchAll)  # innermost: below it, every error is a response

@@ -1,4 +1,4 @@
-"""ASGI middleware: trailing slashes, CORS, the body limit, and the last-resort 500."""
+"""ASGI middleware: base paths, trailing slashes, CORS, the body limit, the last-resort 500."""
 
 import logging
 
@@ -13,6 +13,27 @@ from backend.errors import AppError, PayloadTooLarge, error_response
 log = logging.getLogger("backend")
 
 MAX_BODY_BYTES = 64 * 1024
+
+
+class BasePath:
+    """Serve the app under a base path (a REST API stage, a custom domain's base path).
+
+    Routes see `/api/...` whether or not the platform left the prefix on the path;
+    the prefix becomes the ASGI `root_path`, so the URLs the app writes (`Link`,
+    `Location`) carry it.
+    """
+
+    def __init__(self, app: ASGIApp, base_path: str) -> None:
+        self.app = app
+        self.base = "/" + base_path.strip("/") if base_path.strip("/") else ""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.base and scope["type"] == "http":
+            path: str = scope["path"]
+            if path != self.base and not path.startswith(self.base + "/"):
+                path = self.base + path
+            scope = {**scope, "root_path": self.base, "path": path}
+        await self.app(scope, receive, send)
 
 
 class StripTrailingSlash:
@@ -143,4 +164,14 @@ CORS_REQUEST_HEADERS = [
     "Idempotency-Key",
     "X-Request-ID",
 ]
-CORS_RESPONSE_HEADERS = ["ETag", "Location", "Retry-After", "X-Request-ID"]
+CORS_RESPONSE_HEADERS = [
+    "ETag",
+    "Location",
+    "Link",
+    "Retry-After",
+    "RateLimit",
+    "RateLimit-Policy",
+    "Idempotent-Replayed",
+    "Server-Timing",
+    "X-Request-ID",
+]

@@ -10,6 +10,11 @@ PRIORITIES = ("low", "medium", "high")
 """Stored as 1, 2, 3 so that sorting by priority is sorting by a number."""
 
 
+LIVE = sa.text("deleted_at IS NULL")
+"""Every list index covers live tasks only; the trash has its own."""
+TRASHED = sa.text("deleted_at IS NOT NULL")
+
+
 class Task(SQLModel, table=True):
     __tablename__ = "tasks"
     __table_args__ = (
@@ -19,17 +24,28 @@ class Task(SQLModel, table=True):
         sa.CheckConstraint("cardinality(tags) <= 10", name="tags_count"),
         sa.CheckConstraint("completed = (completed_at IS NOT NULL)", name="completed_at_set"),
         sa.CheckConstraint("version >= 1", name="version_positive"),
-        sa.Index("ix_tasks_user_created", "user_id", "created_at", "id"),
-        sa.Index("ix_tasks_user_updated", "user_id", "updated_at", "id"),
-        sa.Index("ix_tasks_user_due", "user_id", "due_at", "id"),
+        sa.Index("ix_tasks_user_created", "user_id", "created_at", "id", postgresql_where=LIVE),
+        sa.Index("ix_tasks_user_updated", "user_id", "updated_at", "id", postgresql_where=LIVE),
+        sa.Index("ix_tasks_user_due", "user_id", "due_at", "id", postgresql_where=LIVE),
         sa.Index(
             "ix_tasks_user_due_desc",
             "user_id",
             sa.text("due_at DESC NULLS LAST"),
             sa.text("id DESC"),
+            postgresql_where=LIVE,
         ),
-        sa.Index("ix_tasks_user_priority", "user_id", "priority", "id"),
-        sa.Index("ix_tasks_user_title", "user_id", sa.text("lower(title)"), "id"),
+        sa.Index("ix_tasks_user_priority", "user_id", "priority", "id", postgresql_where=LIVE),
+        sa.Index(
+            "ix_tasks_user_title", "user_id", sa.text("lower(title)"), "id", postgresql_where=LIVE
+        ),
+        sa.Index(
+            "ix_tasks_user_trash",
+            "user_id",
+            sa.text("deleted_at DESC"),
+            sa.text("id DESC"),
+            postgresql_where=TRASHED,
+        ),
+        sa.Index("ix_tasks_trashed_at", "deleted_at", postgresql_where=TRASHED),
         sa.Index("ix_tasks_tags", "tags", postgresql_using="gin"),
     )
 
@@ -66,6 +82,9 @@ class Task(SQLModel, table=True):
         sa_column=sa.Column(
             sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
         ),
+    )
+    deleted_at: datetime | None = Field(
+        default=None, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=True)
     )
     version: int = Field(
         default=1, sa_column=sa.Column(sa.Integer, nullable=False, server_default="1")

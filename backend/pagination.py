@@ -1,11 +1,15 @@
-"""Opaque keyset cursors: where the last page ended, in which sort, never an OFFSET."""
+"""Keyset paging: opaque cursors (never an OFFSET) and the `Link` to the next page."""
 
 import base64
 import binascii
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
+
+from sqlalchemy import RowMapping
+from starlette.requests import Request
 
 from backend.errors import ValidationFailed
 from backend.schemas import is_text
@@ -14,7 +18,8 @@ Sort = Literal["created_at", "updated_at", "due_at", "priority", "title"]
 Order = Literal["asc", "desc"]
 SortValue = str | int | datetime | None
 
-TIME_SORTS = ("created_at", "updated_at", "due_at")
+TIME_SORTS = ("created_at", "updated_at", "due_at", "deleted_at")
+"""`deleted_at` is the trash's one order."""
 
 
 @dataclass(frozen=True)
@@ -61,3 +66,24 @@ def parse_value(sort: str, value: object) -> SortValue:
     if sort == "title" and isinstance(value, str) and is_text(value):
         return value
     raise ValueError(f"bad {sort} value")
+
+
+def split_page(
+    rows: Sequence[RowMapping], limit: int, sort: str, order: str
+) -> tuple[Sequence[RowMapping], Cursor | None]:
+    """The page of a statement that read one row past `limit`, and the next page's cursor."""
+    if len(rows) <= limit:
+        return rows, None
+    last = rows[limit - 1]
+    return rows[:limit], Cursor(sort, order, last["sort_key"], last["id"])
+
+
+def next_link(request: Request, cursor: Cursor | None) -> dict[str, Any]:
+    """`Link: <URL>; rel="next"` (RFC 8288): the URL the client called, with the next cursor.
+
+    Absolute, so that a browser on another origin follows it as is; the path keeps the
+    form the client used and any base path in front of `/api`.
+    """
+    if cursor is None:
+        return {}
+    return {"Link": f'<{request.url.include_query_params(cursor=cursor.encode())}>; rel="next"'}

@@ -1,4 +1,4 @@
-"""The task statements: one SQL statement per operation, always scoped to the caller."""
+"""The live-task statements: one SQL statement per operation, always scoped to the caller."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -12,7 +12,6 @@ from sqlalchemy import (
     Select,
     and_,
     case,
-    delete,
     func,
     insert,
     or_,
@@ -23,7 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.sql import Executable
 
 from backend.models import PRIORITIES, tasks
-from backend.pagination import Cursor, Order, Sort
+from backend.pagination import Cursor, Order, Sort, split_page
 from backend.schemas import Priority, TaskOut
 
 Status = Literal["all", "pending", "completed"]
@@ -39,7 +38,7 @@ class ListQuery:
     due_after: datetime | None = None
     sort: Sort = "created_at"
     order: Order = "desc"
-    limit: int = 20
+    limit: int = 100
     cursor: Cursor | None = None
 
 
@@ -73,7 +72,8 @@ def one_task(db: Engine, statement: Executable) -> TaskOut | None:
 
 
 def owned(user_id: str, task_id: int) -> ColumnElement[bool]:
-    return and_(tasks.c.id == task_id, tasks.c.user_id == user_id)
+    """The caller's live task `task_id`: a trashed one is invisible outside the trash."""
+    return and_(tasks.c.id == task_id, tasks.c.user_id == user_id, tasks.c.deleted_at.is_(None))
 
 
 def create_task(db: Engine, user_id: str, fields: dict[str, Any]) -> TaskOut:
@@ -90,7 +90,7 @@ def get_task(db: Engine, user_id: str, task_id: int) -> TaskOut | None:
 
 
 def update_task(db: Engine, user_id: str, task_id: int, fields: dict[str, Any]) -> TaskOut | None:
-    """Write the given fields (PUT passes all of them) and bump the version, in one statement."""
+    """Write the given fields and bump the version, in one statement; no fields is a read."""
     if not fields:
         return get_task(db, user_id, task_id)
     return write(db, user_id, task_id, stored(fields))
@@ -104,20 +104,26 @@ def toggle_task(db: Engine, user_id: str, task_id: int) -> TaskOut | None:
     return write(db, user_id, task_id, values)
 
 
-def write(db: Engine, user_id: str, task_id: int, values: dict[str, Any]) -> TaskOut | None:
+def trash_task(db: Engine, user_id: str, task_id: int) -> TaskOut | None:
+    """Move a live task to the trash: a write like any other, answered with the task."""
+    return write(db, user_id, task_id, {"deleted_at": func.now()})
+
+
+def write(
+    db: Engine,
+    user_id: str,
+    task_id: int,
+    values: dict[str, Any],
+    where: ColumnElement[bool] | None = None,
+) -> TaskOut | None:
+    """Set `values` on the caller's task (live unless `where` says otherwise), +1 version."""
     statement = (
         update(tasks)
-        .where(owned(user_id, task_id))
+        .where(owned(user_id, task_id) if where is None else where)
         .values(**values, version=tasks.c.version + 1, updated_at=func.now())
         .returning(*tasks.c)
     )
     return one_task(db, statement)
-
-
-def delete_task(db: Engine, user_id: str, task_id: int) -> bool:
-    statement = delete(tasks).where(owned(user_id, task_id)).returning(tasks.c.id)
-    with db.connect() as conn:
-        return conn.execute(statement).one_or_none() is not None
 
 
 SORT_KEYS: dict[str, ColumnElement[Any]] = {
@@ -130,14 +136,17 @@ SORT_KEYS: dict[str, ColumnElement[Any]] = {
 
 
 def list_tasks(db: Engine, user_id: str, query: ListQuery) -> tuple[list[TaskOut], Cursor | None]:
-    """One page of the caller's tasks and the cursor of the next, in one statement."""
+    """One page of the caller's live tasks and the cursor of the next, in one statement."""
+    return page_of(db, list_statement(user_id, query), query.limit, query.sort, query.order)
+
+
+def page_of(
+    db: Engine, statement: Executable, limit: int, sort: str, order: str
+) -> tuple[list[TaskOut], Cursor | None]:
+    """Run a list statement that reads one row past `limit`: the tasks and the next cursor."""
     with db.connect() as conn:
-        rows = conn.execute(list_statement(user_id, query)).mappings().all()
-    page = rows[: query.limit]
-    next_cursor = None
-    if len(rows) > query.limit:
-        last = page[-1]
-        next_cursor = Cursor(query.sort, query.order, last["sort_key"], last["id"])
+        rows = conn.execute(statement).mappings().all()
+    page, next_cursor = split_page(rows, limit, sort, order)
     return [to_task(row) for row in page], next_cursor
 
 
@@ -152,7 +161,7 @@ def list_statement(user_id: str, query: ListQuery) -> Select[Any]:
     ordered = key.asc() if ascending else key.desc()
     statement = (
         select(*tasks.c, key.label("sort_key"))
-        .where(tasks.c.user_id == user_id, *filters(query))
+        .where(tasks.c.user_id == user_id, tasks.c.deleted_at.is_(None), *filters(query))
         .order_by(
             ordered.nulls_last() if query.sort == "due_at" else ordered,
             tasks.c.id.asc() if ascending else tasks.c.id.desc(),
@@ -172,8 +181,8 @@ def filters(query: ListQuery) -> list[ColumnElement[bool]]:
         conditions.append(tasks.c.priority == priority_number(query.priority))
     if query.tags:
         conditions.append(tasks.c.tags.contains(list(query.tags)))
-    if query.q:
-        needle = query.q.lower()
+    if query.q:  # folded by PostgreSQL on both sides: Python folds some letters otherwise
+        needle = func.lower(query.q)
         conditions.append(
             or_(
                 func.strpos(func.lower(tasks.c.title), needle) > 0,

@@ -96,12 +96,8 @@ class TaskCreate(Body):
     due_at: DueAt | None = None
 
 
-class TaskReplace(TaskCreate):
-    """PUT: every mutable field; an omitted one takes its default."""
-
-
 class TaskPatch(Body):
-    """PATCH: only the fields given change; `null` clears a nullable one."""
+    """PUT and PATCH: only the fields given change; `null` clears a nullable one."""
 
     title: Title = None  # type: ignore[assignment]
     description: Description | None = None
@@ -130,12 +126,12 @@ class TaskOut(BaseModel):
     due_at: Timestamp | None
     created_at: Timestamp
     updated_at: Timestamp
+    deleted_at: Timestamp | None
     version: int
 
 
-class TaskPage(BaseModel):
-    items: list[TaskOut]
-    next_cursor: str | None
+class Purged(BaseModel):
+    purged: int
 
 
 class Me(BaseModel):

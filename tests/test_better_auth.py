@@ -53,7 +53,7 @@ def create(client: TestClient, user: BetterAuthUser, title: str) -> dict[str, An
 def listed(client: TestClient, user: BetterAuthUser) -> list[dict[str, Any]]:
     response = client.get("/api/tasks", params={"limit": 100}, headers=bearer(user.token))
     assert response.status_code == 200, response.text
-    items: list[dict[str, Any]] = response.json()["items"]
+    items: list[dict[str, Any]] = response.json()
     return items
 
 
@@ -165,7 +165,7 @@ def test_the_callers_own_better_auth_id_in_the_path_lists_their_tasks(
     response = deployment.get(f"/api/{bob.id}/tasks", headers=bearer(bob.token))
 
     assert response.status_code == 200
-    assert task in response.json()["items"]
+    assert task in response.json()
 
 
 def test_an_rs256_better_auth_token_is_accepted(env: Env, better_auth: BetterAuthServer) -> None:

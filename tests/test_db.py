@@ -2,11 +2,13 @@
 
 import logging
 import os
+import re
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -14,10 +16,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import event
 
-from backend import db, queries
+from backend import db, queries, trash
 from backend.errors import DatabaseNotConfigured
 from backend.main import create_app
-from backend.pagination import Order, Sort
+from backend.pagination import Cursor, Order, Sort, SortValue
 from tests.conftest import Env
 
 Headers = dict[str, str]
@@ -41,10 +43,11 @@ class Wire:
     def sent(self) -> list[str]:
         """Messages from the client since the last call."""
         self.file.seek(0)
-        lines = self.file.read().decode().splitlines()
+        text = self.file.read().decode()
         self.file.seek(0)
         self.file.truncate()
-        return [line.split("\t", 2)[2] for line in lines if line.startswith("F\t")]
+        messages = re.split(r"\n(?=[FB]\t)", text.strip())  # SQL with newlines spans lines
+        return [m.split("\t", 2)[2] for m in messages if m.startswith("F\t")]
 
 
 def round_trips(messages: list[str]) -> int:
@@ -78,6 +81,14 @@ def test_every_operation_is_one_round_trip_with_the_user_in_the_statement(
         "patch": (client.patch(url, json={"tags": ["a"]}, headers=auth_headers), wire.sent())[1],
         "toggle": (client.patch(f"{url}/complete", headers=auth_headers), wire.sent())[1],
         "delete": (client.delete(url, headers=auth_headers), wire.sent())[1],
+        "trash": (client.get("/api/tasks/trash", headers=auth_headers), wire.sent())[1],
+        "restore": (client.post(f"{url}/restore", headers=auth_headers), wire.sent())[1],
+        "trash again": (client.delete(url, headers=auth_headers), wire.sent())[1],
+        "delete for good": (
+            client.delete(f"/api/tasks/trash/{created['id']}", headers=auth_headers),
+            wire.sent(),
+        )[1],
+        "empty": (client.post("/api/tasks/trash/empty", headers=auth_headers), wire.sent())[1],
     }
 
     for name, messages in operations.items():
@@ -198,20 +209,53 @@ def test_a_request_without_database_url_is_a_500_whose_log_says_why(
     assert "DATABASE_URL is not set" in caplog.text
 
 
-@pytest.mark.parametrize("sort", ["created_at", "updated_at", "due_at", "priority", "title"])
-@pytest.mark.parametrize("order", ["asc", "desc"])
-def test_every_list_sort_reads_an_index_in_order_without_sorting(
-    env: Env, database_url: str, sort: Sort, order: Order
-) -> None:
-    statement = queries.list_statement("someone", queries.ListQuery(sort=sort, order=order))
+def plan_of(database_url: str, statement: Any) -> str:
+    """EXPLAIN of the statement as the app compiles it, with sorting and seq scans priced out."""
     compiled = statement.compile(dialect=db.get_engine().dialect)
-
     with psycopg.connect(database_url) as connection:
         connection.execute("SET LOCAL enable_seqscan = off")
         connection.execute("SET LOCAL enable_sort = off")  # a Sort left in the plan had to be
-        plan = "\n".join(
-            row[0] for row in connection.execute(f"EXPLAIN {compiled}", compiled.params)
-        )
+        rows = connection.execute(f"EXPLAIN {compiled}", compiled.params)
+        return "\n".join(row[0] for row in rows)
 
-    assert "Index Scan" in plan
+
+SORT_INDEXES = {
+    ("created_at", "asc"): "ix_tasks_user_created",
+    ("created_at", "desc"): "ix_tasks_user_created",
+    ("updated_at", "asc"): "ix_tasks_user_updated",
+    ("updated_at", "desc"): "ix_tasks_user_updated",
+    ("due_at", "asc"): "ix_tasks_user_due",
+    ("due_at", "desc"): "ix_tasks_user_due_desc",
+    ("priority", "asc"): "ix_tasks_user_priority",
+    ("priority", "desc"): "ix_tasks_user_priority",
+    ("title", "asc"): "ix_tasks_user_title",
+    ("title", "desc"): "ix_tasks_user_title",
+}
+
+
+@pytest.mark.parametrize(("sort", "order"), SORT_INDEXES)
+@pytest.mark.parametrize("paged", [False, True])
+def test_every_list_sort_reads_its_live_index_in_order_without_sorting(
+    env: Env, database_url: str, sort: Sort, order: Order, paged: bool
+) -> None:
+    values: dict[str, SortValue] = {"due_at": None, "priority": 2, "title": "m"}
+    value = values.get(sort, datetime.now(UTC))
+    cursor = Cursor(sort, order, value, 5) if paged else None
+    query = queries.ListQuery(sort=sort, order=order, status="pending", cursor=cursor)
+
+    plan = plan_of(database_url, queries.list_statement("someone", query))
+
+    assert re.search(f"Index Scan (Backward )?using {SORT_INDEXES[sort, order]} ", plan), plan
+    assert "Sort" not in plan, plan
+
+
+@pytest.mark.parametrize("paged", [False, True])
+def test_the_trash_reads_its_own_index_in_order_without_sorting(
+    env: Env, database_url: str, paged: bool
+) -> None:
+    cursor = Cursor("deleted_at", "desc", datetime.now(UTC), 5) if paged else None
+
+    plan = plan_of(database_url, trash.trash_statement("someone", 100, cursor))
+
+    assert "Index Scan using ix_tasks_user_trash" in plan, plan
     assert "Sort" not in plan, plan

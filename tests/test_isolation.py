@@ -54,7 +54,7 @@ def test_another_users_tasks_never_appear_in_a_list(
 ) -> None:
     response = client.get("/api/tasks", params={"limit": 100}, headers=other_headers)
 
-    assert victims_task["id"] not in [task["id"] for task in response.json()["items"]]
+    assert victims_task["id"] not in [task["id"] for task in response.json()]
 
 
 @pytest.mark.parametrize(("method", "suffix", "body"), TASK_ROUTES)
@@ -94,7 +94,7 @@ def test_a_path_user_id_that_is_not_the_caller_is_403_on_the_collection(
 
     assert response.status_code == 403
     assert response.json()["code"] == "FORBIDDEN"
-    listed = client.get("/api/tasks", headers=auth_headers).json()["items"]
+    listed = client.get("/api/tasks", headers=auth_headers).json()
     assert [t["title"] for t in listed] == []
 
 

@@ -241,7 +241,7 @@ def test_list_with_repeated_tags_returns_tasks_having_every_tag(
     response = invoke(event(kind, "GET", "/api/tasks", headers=auth, query=query))
 
     assert response["statusCode"] == 200
-    assert json_of(response) == {"items": [both], "next_cursor": None}
+    assert json_of(response) == [both]
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -258,15 +258,15 @@ def test_patch_changes_the_task_and_its_version(invoke: Invoke, auth: Headers, k
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_delete_is_204_with_an_empty_body(invoke: Invoke, auth: Headers, kind: str) -> None:
+def test_delete_answers_the_trashed_task_as_json(invoke: Invoke, auth: Headers, kind: str) -> None:
     task = create(invoke, kind, auth, title="Buy milk")
     path = f"/api/tasks/{task['id']}"
 
     response = invoke(event(kind, "DELETE", path, headers=auth))
     read_after = invoke(event(kind, "GET", path, headers=auth))
 
-    assert response["statusCode"] == 204
-    assert response["body"] == ""
+    assert response["statusCode"] == 200
+    assert json_of(response)["deleted_at"] is not None
     assert read_after["statusCode"] == 404
 
 
@@ -336,3 +336,21 @@ def test_base_path_is_404_without_the_setting(
 
     assert response["statusCode"] == 404
     assert json_of(response) == {"detail": "No route for /prod/api/health", "code": "NOT_FOUND"}
+
+
+@pytest.mark.parametrize("path", ["/prod/api/tasks", "/api/tasks"])
+def test_location_and_link_carry_the_base_path(
+    handler_with_base_path: Callable[[str | None], Handler], auth: Headers, path: str
+) -> None:
+    handler = handler_with_base_path("/prod")
+    for title in ("one", "two"):
+        handler(event("rest_v1", "POST", path, headers=auth, body={"title": title}), CONTEXT)
+
+    created = handler(event("rest_v1", "POST", path, headers=auth, body={"title": "3"}), CONTEXT)
+    listed = handler(event("rest_v1", "GET", path, headers=auth, query=[("limit", "1")]), CONTEXT)
+
+    task_id = json_of(created)["id"]
+    assert headers_of(created)["location"] == [f"/prod/api/tasks/{task_id}"]
+    host = sample("apigw_rest_v1.json")["multiValueHeaders"]["Host"][-1]  # what Mangum reads
+    link = f"<https://{host}/prod/api/tasks?limit=1&cursor="
+    assert headers_of(listed)["link"][0].startswith(link)

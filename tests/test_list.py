@@ -1,8 +1,9 @@
-"""GET /api/tasks: filters, sorts, keyset pagination and the errors of the list query."""
+"""GET /api/tasks: a JSON array, filters, sorts, keyset pages linked by `Link`, and errors."""
 
 import base64
 import json
 from typing import Any
+from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
@@ -36,27 +37,42 @@ def create(client: TestClient, headers: Headers, title: str, **fields: Any) -> T
     return task
 
 
-def list_page(client: TestClient, headers: Headers, **params: Any) -> Page:
-    response = client.get("/api/tasks", params=params, headers=headers)
+def list_page(client: TestClient, headers: Headers, **params: Any) -> list[Task]:
+    return list_response(client, headers, **params)[0]
+
+
+def list_response(
+    client: TestClient, headers: Headers, url: str = "/api/tasks", **params: Any
+) -> tuple[list[Task], str | None]:
+    """The tasks of one page, and the URL its `Link: <...>; rel="next"` names (or None)."""
+    response = client.get(url, params=params or None, headers=headers)  # {} drops url's query
     assert response.status_code == 200, response.text
-    page: Page = response.json()
-    return page
+    tasks: list[Task] = response.json()
+    assert isinstance(tasks, list)
+    next_link = response.links.get("next")
+    return tasks, next_link["url"] if next_link else None
+
+
+def next_cursor(client: TestClient, headers: Headers, **params: Any) -> str:
+    """The opaque cursor the first page's `Link` carries."""
+    url = list_response(client, headers, **params)[1]
+    assert url is not None
+    return parse_qs(urlsplit(url).query)["cursor"][0]
 
 
 def titles(client: TestClient, headers: Headers, **params: Any) -> list[str]:
-    return [task["title"] for task in list_page(client, headers, limit=100, **params)["items"]]
+    return [task["title"] for task in list_page(client, headers, limit=100, **params)]
 
 
 def walk(client: TestClient, headers: Headers, limit: int, **params: Any) -> list[Task]:
-    """Every page in turn, following `next_cursor` until it is null."""
-    items: list[Task] = []
-    page = list_page(client, headers, limit=limit, **params)
+    """Every page in turn, following each `Link` URL as is until a page has none."""
+    items, url = list_response(client, headers, limit=limit, **params)
     for _ in range(100):
-        items += page["items"]
-        if page["next_cursor"] is None:
+        if url is None:
             return items
-        assert len(page["items"]) == limit
-        page = list_page(client, headers, limit=limit, cursor=page["next_cursor"], **params)
+        assert len(items) % limit == 0
+        page, url = list_response(client, headers, url)
+        items += page
     raise AssertionError("pagination did not end")
 
 
@@ -85,13 +101,16 @@ def seeded(client: TestClient, auth_headers: Headers) -> None:
     assert patched.status_code == 200, patched.text
 
 
-def test_list_body_is_items_and_next_cursor(client: TestClient, auth_headers: Headers) -> None:
+def test_list_body_is_a_json_array_without_link_on_the_last_page(
+    client: TestClient, auth_headers: Headers
+) -> None:
     task = create(client, auth_headers, "Only one", tags=["home"], due_at=D1)
 
     response = client.get("/api/tasks", headers=auth_headers)
 
     assert response.status_code == 200
-    assert response.json() == {"items": [task], "next_cursor": None}
+    assert response.json() == [task]
+    assert "link" not in response.headers
 
 
 def test_default_order_is_newest_first(client: TestClient, auth_headers: Headers) -> None:
@@ -99,19 +118,57 @@ def test_default_order_is_newest_first(client: TestClient, auth_headers: Headers
 
     page = list_page(client, auth_headers)
 
-    assert [task["id"] for task in page["items"]] == ids[::-1]
+    assert [task["id"] for task in page] == ids[::-1]
 
 
-def test_default_limit_is_twenty(client: TestClient, auth_headers: Headers) -> None:
-    ids = [create(client, auth_headers, f"Task {n}")["id"] for n in range(21)]
+def test_default_limit_is_a_hundred(client: TestClient, auth_headers: Headers) -> None:
+    ids = [create(client, auth_headers, f"Task {n}")["id"] for n in range(101)]
 
-    first = list_page(client, auth_headers)
-    rest = list_page(client, auth_headers, cursor=first["next_cursor"])
+    first, url = list_response(client, auth_headers)
+    assert url is not None
+    rest, last = list_response(client, auth_headers, url)
 
-    assert [task["id"] for task in first["items"]] == ids[:0:-1]
-    assert first["next_cursor"] is not None
-    assert [task["id"] for task in rest["items"]] == ids[:1]
-    assert rest["next_cursor"] is None
+    assert [task["id"] for task in first] == ids[:0:-1]
+    assert [task["id"] for task in rest] == ids[:1]
+    assert last is None
+
+
+def test_link_keeps_the_path_form_and_query_and_replaces_only_the_cursor(
+    client: TestClient, auth_headers: Headers, user_id: str
+) -> None:
+    for n in range(3):
+        create(client, auth_headers, f"Task {n}", tags=["a", "b"])
+    path = f"/api/{user_id}/tasks"
+    query = [("tag", "a"), ("tag", "b"), ("sort", "title"), ("limit", "1")]
+
+    _, second = list_response(client, auth_headers, f"{path}/?{urlencode(query)}")
+    assert second is not None
+    _, third = list_response(client, auth_headers, second)
+    assert third is not None
+
+    parts = urlsplit(third)
+    assert (parts.scheme, parts.netloc, parts.path) == ("http", "testserver", path)
+    assert parse_qsl(parts.query)[:4] == query
+    assert [name for name, _ in parse_qsl(parts.query)].count("cursor") == 1
+    assert third != second
+
+
+def test_inserts_and_deletes_between_pages_neither_repeat_nor_skip_a_task(
+    client: TestClient, auth_headers: Headers
+) -> None:
+    ids = [create(client, auth_headers, f"Task {n}")["id"] for n in range(6)]
+
+    first, url = list_response(client, auth_headers, limit=2, sort="created_at", order="asc")
+    client.delete(f"/api/tasks/{first[0]['id']}", headers=auth_headers)
+    client.delete(f"/api/tasks/{ids[4]}", headers=auth_headers)
+    added = create(client, auth_headers, "Added")["id"]
+    assert url is not None
+    rest: list[Task] = []
+    while url is not None:
+        page, url = list_response(client, auth_headers, url)
+        rest += page
+
+    assert [task["id"] for task in first + rest] == [*ids[:4], ids[5], added]
 
 
 @pytest.mark.parametrize(
@@ -216,7 +273,7 @@ def test_walking_every_page_yields_each_task_once(
 
     walked = walk(client, auth_headers, limit, sort=sort, order=order)
 
-    assert [task["id"] for task in walked] == [task["id"] for task in full["items"]]
+    assert [task["id"] for task in walked] == [task["id"] for task in full]
     assert [task["title"] for task in walked] == expected
 
 
@@ -253,7 +310,7 @@ def test_cursor_from_another_sort_or_order_is_422_naming_cursor(
 ) -> None:
     for n in range(3):
         create(client, auth_headers, f"Task {n}")
-    cursor = list_page(client, auth_headers, sort="title", order="asc", limit=1)["next_cursor"]
+    cursor = next_cursor(client, auth_headers, sort="title", order="asc", limit=1)
 
     response = client.get("/api/tasks", params={**params, "cursor": cursor}, headers=auth_headers)
 
@@ -266,7 +323,7 @@ def test_cursor_from_another_sort_or_order_is_422_naming_cursor(
     ("name", "value"),
     [
         ("limit", "0"),
-        ("limit", "101"),
+        ("limit", "501"),
         ("limit", "abc"),
         ("status", "bogus"),
         ("sort", "bogus"),
@@ -296,7 +353,7 @@ def test_unknown_query_parameters_are_ignored(client: TestClient, auth_headers: 
 
     page = list_page(client, auth_headers, colour="blue", page="3", offset="1")
 
-    assert page == {"items": [task], "next_cursor": None}
+    assert page == [task]
 
 
 def test_another_users_tasks_never_appear(
@@ -306,6 +363,6 @@ def test_another_users_tasks_never_appear(
     create(client, other_headers, "Theirs", tags=["shared"])
     create(client, other_headers, "Mine too", tags=["shared"])
 
-    assert list_page(client, auth_headers) == {"items": [mine], "next_cursor": None}
+    assert list_page(client, auth_headers) == [mine]
     assert titles(client, auth_headers, tag="shared", q="mine") == ["Mine"]
     assert [task["title"] for task in walk(client, auth_headers, 1)] == ["Mine"]

@@ -71,7 +71,7 @@ def test_request_logs_one_json_line_with_every_field(
         ("GET", "/api/health", None, False, 200, "/api/health"),
         ("GET", "/api/tasks", None, True, 200, "/api/tasks"),
         ("GET", f"/api/tasks/{NO_TASK}", None, True, 404, "/api/tasks/{task_id}"),
-        ("GET", "/api/tasks/abc/", None, True, 404, "/api/tasks/{task_id}"),
+        ("GET", "/api/tasks/abc/", None, True, 404, None),
         (
             "PATCH",
             f"/api/tasks/{NO_TASK}/complete",

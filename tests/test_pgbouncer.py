@@ -123,11 +123,15 @@ def test_every_route_works_through_pgbouncer_in_transaction_mode(
         pooled_client.patch(f"{url}/complete", headers=auth_headers).status_code,
         pooled_client.get("/api/tasks?tag=x&sort=title", headers=auth_headers).status_code,
         pooled_client.delete(url, headers=auth_headers).status_code,
+        pooled_client.get("/api/tasks/trash", headers=auth_headers).status_code,
+        pooled_client.post(f"{url}/restore", headers=auth_headers).status_code,
+        pooled_client.delete(url, headers=auth_headers).status_code,
+        pooled_client.post("/api/tasks/trash/empty", headers=auth_headers).status_code,
         pooled_client.get("/api/health/db").status_code,
     ]
 
     assert created.status_code == 201
-    assert statuses == [200, 200, 200, 200, 200, 204, 200]
+    assert statuses == [200] * 11
 
 
 def test_a_statement_repeated_past_psycopgs_prepare_threshold_keeps_working(
@@ -143,7 +147,7 @@ def test_a_statement_repeated_past_psycopgs_prepare_threshold_keeps_working(
             other_instance.execute("SELECT 1")
 
     assert {response.status_code for response in answers} == {200}
-    assert {len(response.json()["items"]) for response in answers} == {8}
+    assert {len(response.json()) for response in answers} == {8}
 
 
 def test_a_restarted_pooler_costs_no_failed_request(

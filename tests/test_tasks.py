@@ -42,6 +42,7 @@ def test_create_returns_the_task_with_defaults_location_and_etag(
         "due_at": None,
         "created_at": body["created_at"],
         "updated_at": body["created_at"],
+        "deleted_at": None,
         "version": 1,
     }
     assert abs(parse_time(body["created_at"]) - datetime.now(UTC)) < timedelta(minutes=1)
@@ -82,36 +83,56 @@ def test_read_returns_the_task_and_its_etag(client: TestClient, auth_headers: He
     assert response.headers["etag"] == '"1"'
 
 
-def test_put_replaces_every_mutable_field_and_bumps_version(
-    client: TestClient, auth_headers: Headers
+@pytest.mark.parametrize("method", ["PUT", "PATCH"])
+def test_an_edit_changes_only_the_fields_it_carries_and_bumps_version(
+    client: TestClient, auth_headers: Headers, method: str
 ) -> None:
     task = create(client, auth_headers, description="d", priority="high", tags=["a"])
+    done = client.patch(f"/api/tasks/{task['id']}/complete", headers=auth_headers).json()
 
-    response = client.put(
-        f"/api/tasks/{task['id']}", json={"title": "Replaced"}, headers=auth_headers
+    response = client.request(
+        method,
+        f"/api/tasks/{task['id']}",
+        json={"title": "Edited", "description": "new"},
+        headers=auth_headers,
     )
 
     body = response.json()
     assert response.status_code == 200
-    assert response.headers["etag"] == '"2"'
-    assert body | {"updated_at": None} == task | {
-        "title": "Replaced",
-        "description": None,
-        "priority": "medium",
-        "tags": [],
-        "version": 2,
+    assert response.headers["etag"] == '"3"'
+    assert body | {"updated_at": None} == done | {
+        "title": "Edited",
+        "description": "new",
+        "version": 3,
         "updated_at": None,
     }
-    assert parse_time(body["updated_at"]) > parse_time(task["updated_at"])
+    assert body["completed"] is True, "a partial edit never un-completes a task"
+    assert parse_time(body["updated_at"]) > parse_time(done["updated_at"])
 
 
-def test_put_without_title_is_422(client: TestClient, auth_headers: Headers) -> None:
+@pytest.mark.parametrize("method", ["PUT", "PATCH"])
+def test_an_edit_with_completed_false_reopens_the_task(
+    client: TestClient, auth_headers: Headers, method: str
+) -> None:
+    task = create(client, auth_headers, completed=True)
+
+    response = client.request(
+        method, f"/api/tasks/{task['id']}", json={"completed": False}, headers=auth_headers
+    )
+
+    assert response.status_code == 200
+    assert (response.json()["completed"], response.json()["completed_at"]) == (False, None)
+
+
+@pytest.mark.parametrize("method", ["PUT", "PATCH"])
+def test_an_empty_edit_is_a_read(client: TestClient, auth_headers: Headers, method: str) -> None:
     task = create(client, auth_headers)
 
-    response = client.put(f"/api/tasks/{task['id']}", json={}, headers=auth_headers)
+    response = client.request(method, f"/api/tasks/{task['id']}", json={}, headers=auth_headers)
 
-    assert response.status_code == 422
-    assert response.json()["field"] == "title"
+    assert response.status_code == 200
+    assert response.json() == task
+    assert response.headers["etag"] == '"1"'
 
 
 def test_patch_changes_only_the_given_fields(client: TestClient, auth_headers: Headers) -> None:
@@ -147,17 +168,6 @@ def test_patch_null_for_a_non_nullable_field_is_422(
     assert response.status_code == 422
     assert response.json()["field"] == field
     assert client.get(f"/api/tasks/{task['id']}", headers=auth_headers).json() == task
-
-
-def test_patch_with_no_fields_returns_the_task_unchanged(
-    client: TestClient, auth_headers: Headers
-) -> None:
-    task = create(client, auth_headers)
-
-    response = client.patch(f"/api/tasks/{task['id']}", json={}, headers=auth_headers)
-
-    assert response.status_code == 200
-    assert response.json() == task
 
 
 def test_complete_without_body_toggles(client: TestClient, auth_headers: Headers) -> None:
@@ -197,13 +207,22 @@ def test_complete_with_a_non_boolean_is_422(client: TestClient, auth_headers: He
     assert response.json()["field"] == "completed"
 
 
-def test_delete_removes_the_task(client: TestClient, auth_headers: Headers) -> None:
+def test_delete_moves_the_task_to_the_trash_and_answers_with_it(
+    client: TestClient, auth_headers: Headers
+) -> None:
     task = create(client, auth_headers)
 
     deleted = client.delete(f"/api/tasks/{task['id']}", headers=auth_headers)
     again = client.delete(f"/api/tasks/{task['id']}", headers=auth_headers)
 
-    assert (deleted.status_code, deleted.content) == (204, b"")
+    body = deleted.json()
+    assert deleted.status_code == 200
+    assert deleted.headers["etag"] == '"2"'
+    assert body | {"updated_at": None, "deleted_at": None} == task | {
+        "version": 2,
+        "updated_at": None,
+    }
+    assert parse_time(body["deleted_at"]) == parse_time(body["updated_at"])
     assert again.status_code == 404
     assert client.get(f"/api/tasks/{task['id']}", headers=auth_headers).status_code == 404
 
@@ -220,9 +239,9 @@ def test_user_path_routes_serve_the_callers_own_tasks(
 
     assert created.status_code == 201
     assert created.headers["location"] == f"/api/tasks/{task_id}"
-    assert [t["id"] for t in listed.json()["items"]] == [task_id]
+    assert [t["id"] for t in listed.json()] == [task_id]
     assert patched.json()["completed"] is True
-    assert deleted.status_code == 204
+    assert deleted.status_code == 200
 
 
 @pytest.mark.parametrize(
