@@ -55,22 +55,34 @@ def requirement_lines() -> list[str]:
     return [line for line in lines if line]
 
 
-def test_each_deploy_file_names_the_lambda_handler() -> None:
+def test_each_deploy_file_names_the_api_and_the_purge_handlers() -> None:
     assert sorted(named_handlers()) == [
         ("serverless.yml", "backend.lambda_handler.handler"),
+        ("serverless.yml", "backend.lambda_handler.purge"),
         ("template.yaml", "backend.lambda_handler.handler"),
+        ("template.yaml", "backend.lambda_handler.purge"),
     ]
 
 
 @pytest.mark.parametrize(("file", "path"), named_handlers())
-def test_every_named_handler_imports_and_answers_health(env: Env, file: str, path: str) -> None:
+def test_every_named_handler_imports_and_answers_its_event(env: Env, file: str, path: str) -> None:
     module, _, attribute = path.rpartition(".")
     handler = getattr(importlib.import_module(module), attribute)
 
+    if attribute == "purge":
+        scheduled = json.loads((ROOT / "tests/events/scheduled.json").read_text())
+        assert set(handler(scheduled, CONTEXT)) == {"purged"}, file
+        return
     response = handler(event("http_v2", "GET", "/api/health"), CONTEXT)
 
     assert response["statusCode"] == 200, file
     assert json_of(response) == {"status": "ok"}
+
+
+def test_serverless_runs_the_purge_daily() -> None:
+    purge = serverless()["functions"]["purge"]
+
+    assert purge["events"] == [{"schedule": "cron(0 3 * * ? *)"}]
 
 
 def test_template_passes_cfn_lint_with_no_findings() -> None:

@@ -33,6 +33,8 @@ fi
 # Application Load Balancer target group (SAM's only ALB generator is `alb request`;
 # there is no `alb alb-target-group-request` and no multi-value-headers variant)
 "$sam" local generate-event alb request > "$here/alb.json"
+# EventBridge (CloudWatch Events) schedule: the daily purge's trigger
+"$sam" local generate-event cloudwatch scheduled-event > "$here/scheduled.json"
 
 # Lambda function URL: payload format 2.0, derived from the HTTP API event.
 python3 - "$here/http_api_v2.json" "$here/function_url.json" <<'PY'
@@ -64,7 +66,7 @@ with open(dst, "w") as f:
     f.write("\n")
 PY
 
-for f in apigw_rest_v1 http_api_v2 alb function_url; do
+for f in apigw_rest_v1 http_api_v2 alb scheduled function_url; do
   python3 -m json.tool "$here/$f.json" > /dev/null
 done
-echo "regenerated: apigw_rest_v1.json http_api_v2.json alb.json function_url.json" >&2
+echo "regenerated: apigw_rest_v1.json http_api_v2.json alb.json scheduled.json function_url.json" >&2
