@@ -35,7 +35,7 @@ Report = dict[str, Any]
 
 ALLOWED_ORIGIN = "http://127.0.0.1:5173"
 REQUEST_HEADERS = ["Authorization", "Content-Type", "If-Match", "If-None-Match", "Idempotency-Key"]
-EXPOSED_HEADERS = ["ETag", "Location", "Retry-After", "X-Request-ID"]
+EXPOSED_HEADERS = ["ETag", "Location", "Link", "Retry-After", "X-Request-ID"]
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = [
@@ -49,7 +49,7 @@ CHROMIUM_FLAGS = [
     "--disable-sync",
     "--disable-dev-shm-usage",
 ]
-PAGE = Path(__file__).parent / "browser" / "cors.html"
+PAGES = Path(__file__).parent / "browser"
 BROWSER_TIMEOUT = 30.0
 FETCH_TIMEOUT_MS = 10_000
 STARTUP_TIMEOUT = 10.0
@@ -178,10 +178,10 @@ class PageServer(ThreadingHTTPServer):
     def origin(self) -> str:
         return f"http://127.0.0.1:{self.server_port}"
 
-    def serve(self, config: dict[str, Any]) -> None:
+    def serve(self, config: dict[str, Any], page: str = "cors.html") -> None:
         """Bake the config (API address, token, ...) into the page's JSON script block."""
         text = json.dumps(config).replace("</", "<\\/")
-        self.page = PAGE.read_text().replace("__CONFIG__", text).encode()
+        self.page = (PAGES / page).read_text().replace("__CONFIG__", text).encode()
 
 
 class PageHandler(BaseHTTPRequestHandler):
@@ -388,5 +388,35 @@ def test_a_page_on_an_unlisted_origin_is_blocked_and_changes_nothing(
     for call in report["calls"]:
         assert not call["ok"], call
         assert call["error"] == "TypeError", call
-    tasks = client.get("/api/tasks", headers=auth_headers).json()["items"]
+    tasks = client.get("/api/tasks", headers=auth_headers).json()
     assert [(t["id"], t["title"], t["version"]) for t in tasks] == [(seeded["id"], "Seeded", 1)]
+
+
+def test_a_frontend_written_for_the_hackathon_spec_works_unmodified(
+    chromium: Path,
+    api: str,
+    allowed_page: PageServer,
+    make_token: TokenFactory,
+    user_id: str,
+    tmp_path: Path,
+) -> None:
+    allowed_page.serve(page_config(api, make_token(user_id)), "frontend.html")
+
+    report = open_in_chromium(chromium, allowed_page, tmp_path / "profile")
+
+    assert report.get("fatal") is None, report
+    steps = report["steps"]
+    assert (steps["empty"]["count"], steps["empty"]["pending"]) == (0, 0)
+    task_id = steps["created"]["id"]
+    assert steps["toggled"]["completed"] is True
+    edited = steps["edited"]
+    assert (edited["title"], edited["description"]) == ("Buy oat milk", "1 litre")
+    assert edited["completed"] is True, "a partial PUT keeps the task completed"
+    assert steps["afterEdit"]["tasks"] == [edited], "and so does the list after a reload"
+    assert steps["deleted"]["id"] == task_id
+    assert steps["deleted"]["deleted_at"] is not None
+    assert steps["afterDelete"]["count"] == 0
+    assert steps["restored"]["deleted_at"] is None
+    assert [t["id"] for t in steps["afterRestore"]["tasks"]] == [task_id]
+    assert steps["shownError"] == "title: String should have at least 1 character"
+    assert steps["listed"] == "Buy oat milk"
