@@ -28,6 +28,7 @@ class Settings(BaseSettings):
     cors_origins: str | None = None
     app_secrets_arn: str | None = None
     trash_retention_days: int = Field(default=30, ge=1, le=3650)
+    rate_limit_per_minute: int = Field(default=600, ge=0)
     cron_secret: SecretStr | None = None
 
     @classmethod

@@ -6,8 +6,12 @@
     │   └── TokenInvalid            401   TOKEN_INVALID
     ├── Forbidden                   403   FORBIDDEN
     ├── NotFound                    404   NOT_FOUND
+    ├── Conflict                    409   CONFLICT
+    ├── PreconditionFailed          412   PRECONDITION_FAILED
     ├── PayloadTooLarge             413   PAYLOAD_TOO_LARGE
     ├── ValidationFailed            422   VALIDATION_ERROR
+    │   └── IdempotencyKeyReused    422   IDEMPOTENCY_KEY_REUSED
+    ├── RateLimited                 429   RATE_LIMITED
     ├── DatabaseUnavailable         503   DATABASE_UNAVAILABLE
     └── AuthUnavailable             503   AUTH_UNAVAILABLE
 
@@ -37,12 +41,19 @@ class AppError(Exception):
     status_code = 500
     code = "INTERNAL_ERROR"
     detail = "Internal server error"
-    headers: ClassVar[dict[str, str] | None] = None
+    default_headers: ClassVar[dict[str, str]] = {}
 
-    def __init__(self, detail: str | None = None, *, field: str | None = None) -> None:
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        field: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__(detail or self.detail)
         self.detail = detail or self.detail
         self.field = field
+        self.headers = {**self.default_headers, **(headers or {})}
 
 
 class Unauthenticated(AppError):
@@ -51,7 +62,7 @@ class Unauthenticated(AppError):
     status_code = 401
     code = "UNAUTHENTICATED"
     detail = "Authentication required: send Authorization: Bearer <token>"
-    headers: ClassVar[dict[str, str] | None] = {"WWW-Authenticate": "Bearer"}
+    default_headers: ClassVar[dict[str, str]] = {"WWW-Authenticate": "Bearer"}
 
 
 class TokenExpired(Unauthenticated):
@@ -84,6 +95,23 @@ class NotFound(AppError):
     detail = "Not found"
 
 
+class Conflict(AppError):
+    """Raise when the same idempotency key's first request is still running."""
+
+    status_code = 409
+    code = "CONFLICT"
+    detail = "A request with this Idempotency-Key is still running; retry shortly"
+    default_headers: ClassVar[dict[str, str]] = {"Retry-After": "1"}
+
+
+class PreconditionFailed(AppError):
+    """Raise when `If-Match` names none of the task's current version."""
+
+    status_code = 412
+    code = "PRECONDITION_FAILED"
+    detail = "If-Match does not match the task's current ETag"
+
+
 class PayloadTooLarge(AppError):
     """Raise when a request body is over the limit."""
 
@@ -99,13 +127,31 @@ class ValidationFailed(AppError):
     code = "VALIDATION_ERROR"
 
 
+class IdempotencyKeyReused(ValidationFailed):
+    """Raise when an idempotency key comes back with another request."""
+
+    code = "IDEMPOTENCY_KEY_REUSED"
+    detail = "This Idempotency-Key was used for another request; use a new key"
+
+    def __init__(self, headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(field="Idempotency-Key", headers=headers)
+
+
+class RateLimited(AppError):
+    """Raise when the caller is over RATE_LIMIT_PER_MINUTE."""
+
+    status_code = 429
+    code = "RATE_LIMITED"
+    detail = "Too many requests; retry after the number of seconds in Retry-After"
+
+
 class DatabaseUnavailable(AppError):
     """Raise when the database cannot be reached."""
 
     status_code = 503
     code = "DATABASE_UNAVAILABLE"
     detail = "The database is unavailable; retry shortly"
-    headers: ClassVar[dict[str, str] | None] = {"Retry-After": RETRY_AFTER_SECONDS}
+    default_headers: ClassVar[dict[str, str]] = {"Retry-After": RETRY_AFTER_SECONDS}
 
 
 class AuthUnavailable(AppError):
@@ -114,7 +160,7 @@ class AuthUnavailable(AppError):
     status_code = 503
     code = "AUTH_UNAVAILABLE"
     detail = "The authentication key set is unavailable; retry shortly"
-    headers: ClassVar[dict[str, str] | None] = {"Retry-After": RETRY_AFTER_SECONDS}
+    default_headers: ClassVar[dict[str, str]] = {"Retry-After": RETRY_AFTER_SECONDS}
 
 
 class DatabaseNotConfigured(RuntimeError):

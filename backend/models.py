@@ -93,3 +93,41 @@ class Task(SQLModel, table=True):
 
 tasks = Task.__table__  # type: ignore[attr-defined]
 """The Core table the data path builds its single statements from."""
+
+
+class IdempotencyKey(SQLModel, table=True):
+    """A write's outcome under its `Idempotency-Key`, stored by the write's own statement."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (
+        # The statement that finds a live key from a concurrent first request sets '' here,
+        # so that its whole statement (the duplicate write included) rolls back.
+        sa.CheckConstraint("fingerprint <> ''", name="idempotency_key_in_flight"),
+        sa.Index("ix_idempotency_keys_created", "created_at"),
+    )
+
+    user_id: str = Field(sa_column=sa.Column(sa.Text, primary_key=True))
+    key: str = Field(sa_column=sa.Column(sa.Text, primary_key=True))
+    fingerprint: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    status: int = Field(sa_column=sa.Column(sa.SmallInteger, nullable=False))
+    response: object = Field(sa_column=sa.Column(postgresql.JSONB, nullable=False))
+    created_at: datetime = Field(
+        sa_column=sa.Column(
+            sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        )
+    )
+
+
+class RateLimit(SQLModel, table=True):
+    """A user's requests in the current window, counted by each request's own statement."""
+
+    __tablename__ = "rate_limits"
+    __table_args__ = ({"prefixes": ["UNLOGGED"]},)  # a counter: no WAL, emptied by a crash
+
+    user_id: str = Field(sa_column=sa.Column(sa.Text, primary_key=True))
+    window_start: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    used: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
+
+
+idempotency_keys = IdempotencyKey.__table__  # type: ignore[attr-defined]
+rate_limits = RateLimit.__table__  # type: ignore[attr-defined]

@@ -1,52 +1,23 @@
-"""The live-task statements: one SQL statement per operation, always scoped to the caller."""
+"""One task's statements: create, read, edit, toggle, trash; always scoped to the caller."""
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
-from sqlalchemy import (
-    ColumnElement,
-    Engine,
-    RowMapping,
-    Select,
-    and_,
-    case,
-    func,
-    insert,
-    or_,
-    select,
-    tuple_,
-    update,
-)
-from sqlalchemy.sql import Executable
+from sqlalchemy import ColumnElement, Engine, Subquery, and_, case, func, literal, select, update
+from sqlalchemy.dialects.postgresql import insert
 
+from backend.conditions import IfMatch
+from backend.envelope import Call, Envelope, Outcome, rows_payload, run
+from backend.errors import PreconditionFailed
 from backend.models import PRIORITIES, tasks
-from backend.pagination import Cursor, Order, Sort, split_page
-from backend.schemas import Priority, TaskOut
-
-Status = Literal["all", "pending", "completed"]
-
-
-@dataclass(frozen=True)
-class ListQuery:
-    status: Status = "all"
-    priority: Priority | None = None
-    tags: Sequence[str] = field(default_factory=tuple)
-    q: str | None = None
-    due_before: datetime | None = None
-    due_after: datetime | None = None
-    sort: Sort = "created_at"
-    order: Order = "desc"
-    limit: int = 100
-    cursor: Cursor | None = None
+from backend.schemas import TaskOut
 
 
 def priority_number(name: str) -> int:
     return PRIORITIES.index(name) + 1
 
 
-def to_task(row: RowMapping) -> TaskOut:
+def to_task(row: Any) -> TaskOut:
+    """A task row, from a statement or from a stored outcome's JSON, as the API shows it."""
     return TaskOut.model_validate({**row, "priority": PRIORITIES[row["priority"] - 1]})
 
 
@@ -64,144 +35,116 @@ def stored(fields: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-def one_task(db: Engine, statement: Executable) -> TaskOut | None:
-    """Run a statement returning at most one task row, on a connection held only for it."""
-    with db.connect() as conn:
-        row = conn.execute(statement).mappings().one_or_none()
-    return to_task(row) if row else None
-
-
 def owned(user_id: str, task_id: int) -> ColumnElement[bool]:
     """The caller's live task `task_id`: a trashed one is invisible outside the trash."""
     return and_(tasks.c.id == task_id, tasks.c.user_id == user_id, tasks.c.deleted_at.is_(None))
 
 
-def create_task(db: Engine, user_id: str, fields: dict[str, Any]) -> TaskOut:
-    values = stored(fields)
+def read(db: Engine, envelope: Envelope, rows: Subquery) -> Outcome:
+    """Run a read through the envelope; the rows are the operation's own (none: no row)."""
+    result = run(db, envelope.read(rows))
+    return envelope.outcome(result[0], [row for row in result if row["id"] is not None])
+
+
+def one(outcome: Outcome) -> TaskOut | None:
+    return to_task(outcome.rows[0]) if outcome.rows else None
+
+
+def create_task(db: Engine, call: Call, fields: dict[str, Any]) -> tuple[TaskOut, Outcome]:
+    envelope = Envelope(call)
+    values = {"user_id": call.user_id, **stored(fields)}
     if values.get("completed"):
         values["completed_at"] = func.now()
-    statement = insert(tasks).values(user_id=user_id, **values).returning(*tasks.c)
-    with db.connect() as conn:
-        return to_task(conn.execute(statement).mappings().one())
+    columns: list[ColumnElement[Any]] = [
+        v if isinstance(v, ColumnElement) else literal(v, tasks.c[k].type)
+        for k, v in values.items()
+    ]
+    row = select(*columns)
+    op = (
+        insert(tasks)
+        .from_select(list(values), row.where(envelope.gate))
+        .returning(*tasks.c)
+        .cte("op")
+    )
+    outcome = write_outcome(db, envelope, envelope.write(op, rows_payload(op)))
+    task = one(outcome)
+    assert task is not None  # the gate passed, or the replay stored what it created
+    return task, outcome
 
 
-def get_task(db: Engine, user_id: str, task_id: int) -> TaskOut | None:
-    return one_task(db, select(*tasks.c).where(owned(user_id, task_id)))
+def get_task(db: Engine, call: Call, task_id: int) -> tuple[TaskOut | None, Outcome]:
+    envelope = Envelope(call)
+    rows = select(*tasks.c).where(owned(call.user_id, task_id), envelope.gate).subquery("op")
+    outcome = read(db, envelope, rows)
+    return one(outcome), outcome
 
 
-def update_task(db: Engine, user_id: str, task_id: int, fields: dict[str, Any]) -> TaskOut | None:
+def update_task(
+    db: Engine, call: Call, task_id: int, fields: dict[str, Any], condition: IfMatch = None
+) -> tuple[TaskOut | None, Outcome]:
     """Write the given fields and bump the version, in one statement; no fields is a read."""
     if not fields:
-        return get_task(db, user_id, task_id)
-    return write(db, user_id, task_id, stored(fields))
+        task, outcome = get_task(db, call, task_id)
+        if task is not None and isinstance(condition, frozenset) and task.version not in condition:
+            raise PreconditionFailed(headers={**outcome.headers, "ETag": f'"{task.version}"'})
+        return task, outcome
+    return write(db, call, owned(call.user_id, task_id), stored(fields), condition)
 
 
-def toggle_task(db: Engine, user_id: str, task_id: int) -> TaskOut | None:
+def toggle_task(
+    db: Engine, call: Call, task_id: int, condition: IfMatch = None
+) -> tuple[TaskOut | None, Outcome]:
     values = {
         "completed": ~tasks.c.completed,
         "completed_at": case((tasks.c.completed, None), else_=func.now()),
     }
-    return write(db, user_id, task_id, values)
+    return write(db, call, owned(call.user_id, task_id), values, condition)
 
 
-def trash_task(db: Engine, user_id: str, task_id: int) -> TaskOut | None:
+def trash_task(
+    db: Engine, call: Call, task_id: int, condition: IfMatch = None
+) -> tuple[TaskOut | None, Outcome]:
     """Move a live task to the trash: a write like any other, answered with the task."""
-    return write(db, user_id, task_id, {"deleted_at": func.now()})
+    return write(db, call, owned(call.user_id, task_id), {"deleted_at": func.now()}, condition)
 
 
 def write(
     db: Engine,
-    user_id: str,
-    task_id: int,
+    call: Call,
+    target: ColumnElement[bool],
     values: dict[str, Any],
-    where: ColumnElement[bool] | None = None,
-) -> TaskOut | None:
-    """Set `values` on the caller's task (live unless `where` says otherwise), +1 version."""
-    statement = (
-        update(tasks)
-        .where(owned(user_id, task_id) if where is None else where)
-        .values(**values, version=tasks.c.version + 1, updated_at=func.now())
-        .returning(*tasks.c)
-    )
-    return one_task(db, statement)
+    condition: IfMatch = None,
+) -> tuple[TaskOut | None, Outcome]:
+    """Set `values` on the task `target` names, +1 version; `If-Match` decided in the statement.
 
-
-SORT_KEYS: dict[str, ColumnElement[Any]] = {
-    "created_at": tasks.c.created_at,
-    "updated_at": tasks.c.updated_at,
-    "due_at": tasks.c.due_at,
-    "priority": tasks.c.priority,
-    "title": func.lower(tasks.c.title),
-}
-
-
-def list_tasks(db: Engine, user_id: str, query: ListQuery) -> tuple[list[TaskOut], Cursor | None]:
-    """One page of the caller's live tasks and the cursor of the next, in one statement."""
-    return page_of(db, list_statement(user_id, query), query.limit, query.sort, query.order)
-
-
-def page_of(
-    db: Engine, statement: Executable, limit: int, sort: str, order: str
-) -> tuple[list[TaskOut], Cursor | None]:
-    """Run a list statement that reads one row past `limit`: the tasks and the next cursor."""
-    with db.connect() as conn:
-        rows = conn.execute(statement).mappings().all()
-    page, next_cursor = split_page(rows, limit, sort, order)
-    return [to_task(row) for row in page], next_cursor
-
-
-def list_statement(user_id: str, query: ListQuery) -> Select[Any]:
-    """The page plus one row (to know whether another page follows), in index order.
-
-    Each sort reads its `(user_id, key, id)` index in order; only `due_at` has nulls,
-    and they sort last in both directions.
+    With a list of versions, the task's row is locked first (`FOR UPDATE` returns its
+    newest version even when a concurrent write committed after this statement began),
+    and the update applies only when that version is listed; otherwise the statement
+    answers the newest version for the 412.
     """
-    key = SORT_KEYS[query.sort]
-    ascending = query.order == "asc"
-    ordered = key.asc() if ascending else key.desc()
-    statement = (
-        select(*tasks.c, key.label("sort_key"))
-        .where(tasks.c.user_id == user_id, tasks.c.deleted_at.is_(None), *filters(query))
-        .order_by(
-            ordered.nulls_last() if query.sort == "due_at" else ordered,
-            tasks.c.id.asc() if ascending else tasks.c.id.desc(),
-        )
-        .limit(query.limit + 1)
+    envelope = Envelope(call)
+    statement = update(tasks).where(target, envelope.gate)
+    extra: list[ColumnElement[Any]] = []
+    if isinstance(condition, frozenset):
+        current = select(tasks.c.id, tasks.c.version).where(target, envelope.gate)
+        current_cte = current.with_for_update().cte("current")
+        matching = select(current_cte.c.id).where(current_cte.c.version.in_(condition))
+        statement = statement.where(tasks.c.id.in_(matching))
+        extra.append(select(current_cte.c.version).scalar_subquery().label("_version"))
+    op = (
+        statement.values(**values, version=tasks.c.version + 1, updated_at=func.now())
+        .returning(*tasks.c)
+        .cte("op")
     )
-    if query.cursor is not None:
-        statement = statement.where(after(key, query.cursor, ascending))
-    return statement
+    outcome = write_outcome(db, envelope, envelope.write(op, rows_payload(op), *extra))
+    task = one(outcome)
+    if task is None and extra and outcome.meta["_version"] is not None:
+        etag = f'"{outcome.meta["_version"]}"'
+        raise PreconditionFailed(headers={**outcome.headers, "ETag": etag})
+    return task, outcome
 
 
-def filters(query: ListQuery) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = []
-    if query.status != "all":
-        conditions.append(tasks.c.completed == (query.status == "completed"))
-    if query.priority is not None:
-        conditions.append(tasks.c.priority == priority_number(query.priority))
-    if query.tags:
-        conditions.append(tasks.c.tags.contains(list(query.tags)))
-    if query.q:  # folded by PostgreSQL on both sides: Python folds some letters otherwise
-        needle = func.lower(query.q)
-        conditions.append(
-            or_(
-                func.strpos(func.lower(tasks.c.title), needle) > 0,
-                func.strpos(func.lower(func.coalesce(tasks.c.description, "")), needle) > 0,
-            )
-        )
-    if query.due_before is not None:
-        conditions.append(tasks.c.due_at < query.due_before)
-    if query.due_after is not None:
-        conditions.append(tasks.c.due_at > query.due_after)
-    return conditions
-
-
-def after(key: ColumnElement[Any], cursor: Cursor, ascending: bool) -> ColumnElement[bool]:
-    """Rows that sort after the cursor; tasks without a due date come last either way."""
-    if cursor.value is None:  # only `due_at` has nulls, and they sort last
-        return and_(key.is_(None), tasks.c.id > cursor.id if ascending else tasks.c.id < cursor.id)
-    position = tuple_(key, tasks.c.id)
-    beyond = (
-        position > (cursor.value, cursor.id) if ascending else position < (cursor.value, cursor.id)
-    )
-    return or_(key.is_(None), beyond) if cursor.sort == "due_at" else beyond
+def write_outcome(db: Engine, envelope: Envelope, statement: Any) -> Outcome:
+    """Run a write through the envelope: the rows are its JSON payload, live or replayed."""
+    row = run(db, statement)[0]
+    return envelope.outcome(row, row["_payload"])

@@ -1,19 +1,30 @@
 """The trash: trashed tasks listed, restored, deleted for good, and purged after retention."""
 
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, Select, and_, delete, func, select, tuple_
-from sqlalchemy.sql import Executable
+from sqlalchemy import ColumnElement, Engine, Select, and_, delete, func, literal, select, tuple_
 
+from backend.conditions import IfMatch
 from backend.config import get_settings
-from backend.models import tasks
+from backend.envelope import KEY_LIFETIME, Call, Envelope, Outcome, rows_payload, run
+from backend.listing import page_of
+from backend.models import idempotency_keys, tasks
 from backend.pagination import Cursor
-from backend.queries import page_of, write
+from backend.queries import write, write_outcome
 from backend.schemas import TaskOut
 
 SORT = ("deleted_at", "desc")
 """The trash's one order: most recently deleted first, ties by id."""
+
+
+@dataclass(frozen=True)
+class TrashPage:
+    limit: int
+    cursor: Cursor | None
+    sort: str = SORT[0]
+    order: str = SORT[1]
 
 
 def retention() -> timedelta:
@@ -30,12 +41,15 @@ def trashed(user_id: str, task_id: int) -> ColumnElement[bool]:
 
 
 def list_trash(
-    db: Engine, user_id: str, limit: int, cursor: Cursor | None
-) -> tuple[list[TaskOut], Cursor | None]:
-    return page_of(db, trash_statement(user_id, limit, cursor), limit, *SORT)
+    db: Engine, call: Call, page: TrashPage
+) -> tuple[list[TaskOut], Cursor | None, Outcome]:
+    build = lambda gate: trash_statement(call.user_id, page.limit, page.cursor, gate)  # noqa: E731
+    return page_of(db, call, build, page)
 
 
-def trash_statement(user_id: str, limit: int, cursor: Cursor | None) -> Select[Any]:
+def trash_statement(
+    user_id: str, limit: int, cursor: Cursor | None, gate: ColumnElement[bool] | None = None
+) -> Select[Any]:
     """One page plus one row, read in `ix_tasks_user_trash` order."""
     statement = (
         select(*tasks.c, tasks.c.deleted_at.label("sort_key"))
@@ -43,6 +57,8 @@ def trash_statement(user_id: str, limit: int, cursor: Cursor | None) -> Select[A
         .order_by(tasks.c.deleted_at.desc(), tasks.c.id.desc())
         .limit(limit + 1)
     )
+    if gate is not None:
+        statement = statement.where(gate)
     if cursor is not None:
         statement = statement.where(
             tuple_(tasks.c.deleted_at, tasks.c.id) < (cursor.value, cursor.id)
@@ -50,35 +66,39 @@ def trash_statement(user_id: str, limit: int, cursor: Cursor | None) -> Select[A
     return statement
 
 
-def restore_task(db: Engine, user_id: str, task_id: int) -> TaskOut | None:
-    return write(db, user_id, task_id, {"deleted_at": None}, where=trashed(user_id, task_id))
+def restore_task(
+    db: Engine, call: Call, task_id: int, condition: IfMatch = None
+) -> tuple[TaskOut | None, Outcome]:
+    return write(db, call, trashed(call.user_id, task_id), {"deleted_at": None}, condition)
 
 
-def delete_for_good(db: Engine, user_id: str, task_id: int) -> bool:
-    statement = delete(tasks).where(trashed(user_id, task_id)).returning(tasks.c.id)
-    with db.connect() as conn:
-        return conn.execute(statement).one_or_none() is not None
+def delete_for_good(db: Engine, call: Call, task_id: int) -> Outcome:
+    """Delete a trashed task; the outcome's rows are its id, or none when it was not there."""
+    envelope = Envelope(call)
+    target = and_(trashed(call.user_id, task_id), envelope.gate)
+    op = delete(tasks).where(target).returning(tasks.c.id).cte("op")
+    return write_outcome(db, envelope, envelope.write(op, rows_payload(op)))
 
 
-def empty_trash(db: Engine, user_id: str) -> int:
-    """Delete the caller's whole trash for good; the number of tasks it showed.
+def empty_trash(db: Engine, call: Call) -> Outcome:
+    """Delete the caller's whole trash for good; the payload counts the tasks it showed.
 
     Tasks past retention that the purge has not reached yet go too, uncounted: the
     caller never saw them.
     """
-    statement = delete(tasks).where(tasks.c.user_id == user_id, tasks.c.deleted_at.is_not(None))
-    gone = statement.returning(tasks.c.deleted_at).cte("gone")
-    shown = func.count().filter(gone.c.deleted_at > func.now() - retention())
-    return scalar(db, select(shown).select_from(gone))
+    envelope = Envelope(call)
+    mine = and_(tasks.c.user_id == call.user_id, tasks.c.deleted_at.is_not(None), envelope.gate)
+    op = delete(tasks).where(mine).returning(tasks.c.deleted_at).cte("op")
+    shown = func.count().filter(op.c.deleted_at > func.now() - retention())
+    payload = func.jsonb_build_object(literal("purged"), select(shown).scalar_subquery())
+    return write_outcome(db, envelope, envelope.write(op, payload, succeeded=envelope.gate))
 
 
 def purge_expired(db: Engine) -> int:
-    """Delete every user's tasks trashed longer than the retention period ago."""
+    """Delete every user's tasks trashed past retention, and idempotency keys past theirs."""
     expired = and_(tasks.c.deleted_at.is_not(None), tasks.c.deleted_at <= func.now() - retention())
     gone = delete(tasks).where(expired).returning(tasks.c.id).cte("gone")
-    return scalar(db, select(func.count()).select_from(gone))
-
-
-def scalar(db: Engine, statement: Executable) -> int:
-    with db.connect() as conn:
-        return int(conn.execute(statement).scalar_one())
+    old_keys = idempotency_keys.c.created_at <= func.now() - KEY_LIFETIME
+    keys = delete(idempotency_keys).where(old_keys).returning(idempotency_keys.c.key).cte("keys")
+    count = select(func.count()).select_from(gone).scalar_subquery()
+    return int(run(db, select(count.label("purged")).add_cte(keys))[0]["purged"])

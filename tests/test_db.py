@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import event
 
-from backend import db, queries, trash
+from backend import db, listing, trash
 from backend.errors import DatabaseNotConfigured
 from backend.main import create_app
 from backend.pagination import Cursor, Order, Sort, SortValue
@@ -241,9 +241,9 @@ def test_every_list_sort_reads_its_live_index_in_order_without_sorting(
     values: dict[str, SortValue] = {"due_at": None, "priority": 2, "title": "m"}
     value = values.get(sort, datetime.now(UTC))
     cursor = Cursor(sort, order, value, 5) if paged else None
-    query = queries.ListQuery(sort=sort, order=order, status="pending", cursor=cursor)
+    query = listing.ListQuery(sort=sort, order=order, status="pending", cursor=cursor)
 
-    plan = plan_of(database_url, queries.list_statement("someone", query))
+    plan = plan_of(database_url, listing.list_statement("someone", query))
 
     assert re.search(f"Index Scan (Backward )?using {SORT_INDEXES[sort, order]} ", plan), plan
     assert "Sort" not in plan, plan

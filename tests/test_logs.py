@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import make_url, text
 from sqlalchemy.engine import Engine
 
-from backend import queries
+from backend import listing, queries
 from backend.logs import JsonLines
 from backend.main import create_app
 from tests.conftest import Env, TokenFactory
@@ -128,7 +128,7 @@ def test_unhandled_error_logs_its_500_and_only_the_exception_type(
     user_id: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(queries, "list_tasks", broken)
+    monkeypatch.setattr(listing, "list_tasks", broken)
 
     response = client.get("/api/tasks", headers=auth_headers)
 
@@ -246,10 +246,10 @@ def test_no_token_secret_or_password_reaches_any_log(
     ]
     monkeypatch.setattr(queries, "get_task", failing_sql)
     statuses.append(client.get("/api/tasks/1", headers=auth).status_code)
-    list_tasks = queries.list_tasks
-    monkeypatch.setattr(queries, "list_tasks", failing_code)
+    list_tasks = listing.list_tasks
+    monkeypatch.setattr(listing, "list_tasks", failing_code)
     statuses.append(client.get("/api/tasks", headers=auth).status_code)
-    monkeypatch.setattr(queries, "list_tasks", list_tasks)
+    monkeypatch.setattr(listing, "list_tasks", list_tasks)
     env(DATABASE_URL=with_password.set(port=9).render_as_string(hide_password=False))
     statuses.append(TestClient(create_app()).get("/api/tasks", headers=auth).status_code)
     statuses.append(TestClient(create_app()).get("/api/health/db").status_code)

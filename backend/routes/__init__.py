@@ -2,11 +2,17 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Header, Path, Request, Response
 from starlette.convertors import Convertor, register_url_convertor
 
 from backend.auth import AuthenticatedRoute, CurrentUser
+from backend.conditions import IfMatch
+from backend.conditions import if_match as parse_if_match
+from backend.config import get_settings
+from backend.envelope import Call, Outcome
 from backend.errors import Forbidden, NotFound
+from backend.idempotency import canonical_path, fingerprint
+from backend.idempotency import idempotency_key as checked_key
 from backend.schemas import ErrorBody
 
 DESCRIPTIONS = {
@@ -84,3 +90,51 @@ def callers_router(prefix: str, *, path_user: bool) -> APIRouter:
 def task_location(request: Request, task_id: int) -> str:
     """A task's canonical path, behind any base path the request came through."""
     return f"{request.scope.get('root_path', '')}/api/tasks/{task_id}"
+
+
+async def call(request: Request, user: CurrentUser) -> Call:
+    """A read as its statement needs it: the caller and the rate limit."""
+    return Call(user.id, get_settings().rate_limit_per_minute)
+
+
+async def write_call(
+    request: Request,
+    user: CurrentUser,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            description="1 to 255 visible ASCII characters (a UUID is best): a retry with the "
+            "same key and request replays the first outcome instead of writing again"
+        ),
+    ] = None,
+) -> Call:
+    """A write as its statement needs it: also the idempotency key and the fingerprint."""
+    key = checked_key(request)
+    signature = ""
+    if key is not None:
+        path = request.scope["path"].removeprefix(request.scope.get("root_path", ""))
+        body = await request.body()
+        signature = fingerprint(request.method, canonical_path(path, user.id), body)
+    status = getattr(request.scope.get("route"), "status_code", None) or 200
+    return Call(user.id, get_settings().rate_limit_per_minute, key, signature, status)
+
+
+def if_match_header(
+    if_match: Annotated[
+        str | None,
+        Header(description='`*` or strong ETags (`"3"`): write only if the task is at one of them'),
+    ] = None,
+) -> IfMatch:
+    return parse_if_match(if_match)
+
+
+CallDep = Annotated[Call, Depends(call)]
+WriteCallDep = Annotated[Call, Depends(write_call)]
+IfMatchDep = Annotated[IfMatch, Depends(if_match_header)]
+
+
+def answer(outcome: Outcome, response: Response) -> None:
+    """The statement's headers (rate limit, replay) and a replay's stored status."""
+    response.headers.update(outcome.headers)
+    if outcome.replayed_status is not None:
+        response.status_code = outcome.replayed_status

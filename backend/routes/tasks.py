@@ -2,20 +2,25 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from pydantic import AfterValidator
 
-from backend import queries
-from backend.auth import CurrentUser
+from backend import listing, queries
+from backend.conditions import matches_none
 from backend.db import DatabaseDep
+from backend.envelope import Outcome
 from backend.errors import NotFound
+from backend.listing import ListQuery, Status
 from backend.pagination import Cursor, Order, Sort, next_link
-from backend.queries import ListQuery, Status
 from backend.routes import (
     ON_COLLECTION,
     ON_TASK,
     TASK,
+    CallDep,
+    IfMatchDep,
     TaskId,
+    WriteCallDep,
+    answer,
     callers_router,
     error_responses,
     task_location,
@@ -65,65 +70,87 @@ def list_query(
     )
 
 
-def found(task: TaskOut | None, response: Response) -> TaskOut:
+def found(task: TaskOut | None, outcome: Outcome, response: Response) -> TaskOut:
+    """The task with its ETag and the statement's headers, or a 404 that keeps them."""
     if task is None:
-        raise NotFound("Task not found")
+        raise NotFound("Task not found", headers=outcome.headers)
+    answer(outcome, response)
     response.headers["ETag"] = f'"{task.version}"'
     return task
 
 
 def list_tasks(
-    user: CurrentUser,
+    call: CallDep,
     db: DatabaseDep,
     query: Annotated[ListQuery, Depends(list_query)],
     request: Request,
     response: Response,
 ) -> list[TaskOut]:
     """List the caller's tasks, filtered and sorted; `Link` (`rel="next"`) names the next page."""
-    items, next_cursor = queries.list_tasks(db, user.id, query)
+    items, next_cursor, outcome = listing.list_tasks(db, call, query)
+    answer(outcome, response)
     response.headers.update(next_link(request, next_cursor))
     return items
 
 
 def create_task(
-    body: TaskCreate, user: CurrentUser, db: DatabaseDep, request: Request, response: Response
+    body: TaskCreate, call: WriteCallDep, db: DatabaseDep, request: Request, response: Response
 ) -> TaskOut:
     """Create a task; `Location` names it and `ETag` is its version."""
-    task = queries.create_task(db, user.id, body.model_dump())
+    task, outcome = queries.create_task(db, call, body.model_dump())
     response.headers["Location"] = task_location(request, task.id)
-    return found(task, response)
+    return found(task, outcome, response)
 
 
-def read_task(id: TaskId, user: CurrentUser, db: DatabaseDep, response: Response) -> TaskOut:
-    """Read one task."""
-    return found(queries.get_task(db, user.id, id), response)
+def read_task(
+    id: TaskId,
+    call: CallDep,
+    db: DatabaseDep,
+    response: Response,
+    if_none_match: Annotated[
+        str | None, Header(description="ETags the caller holds: a match is a 304")
+    ] = None,
+) -> Response | TaskOut:
+    """Read one task; `If-None-Match` with its current ETag answers 304 without a body."""
+    task = found(*queries.get_task(db, call, id), response)
+    if matches_none(if_none_match, task.version):
+        return Response(status_code=304, headers=dict(response.headers))
+    return task
 
 
 def edit_task(
-    id: TaskId, body: TaskPatch, user: CurrentUser, db: DatabaseDep, response: Response
+    id: TaskId,
+    body: TaskPatch,
+    call: WriteCallDep,
+    condition: IfMatchDep,
+    db: DatabaseDep,
+    response: Response,
 ) -> TaskOut:
     """Change only the fields given (PUT and PATCH alike); `null` clears a nullable field."""
-    return found(queries.update_task(db, user.id, id, body.changes()), response)
+    return found(*queries.update_task(db, call, id, body.changes(), condition), response)
 
 
 def complete_task(
     id: TaskId,
-    user: CurrentUser,
+    call: WriteCallDep,
+    condition: IfMatchDep,
     db: DatabaseDep,
     response: Response,
     body: TaskComplete | None = None,
 ) -> TaskOut:
     """Toggle `completed`, or set it from `{"completed": true|false}`."""
     if body is None:
-        task = queries.toggle_task(db, user.id, id)
+        result = queries.toggle_task(db, call, id, condition)
     else:
-        task = queries.update_task(db, user.id, id, {"completed": body.completed})
-    return found(task, response)
+        result = queries.update_task(db, call, id, {"completed": body.completed}, condition)
+    return found(*result, response)
 
 
-def delete_task(id: TaskId, user: CurrentUser, db: DatabaseDep, response: Response) -> TaskOut:
+def delete_task(
+    id: TaskId, call: WriteCallDep, condition: IfMatchDep, db: DatabaseDep, response: Response
+) -> TaskOut:
     """Move a task to the trash; the answer is the trashed task (`POST .../restore` undoes it)."""
-    return found(queries.trash_task(db, user.id, id), response)
+    return found(*queries.trash_task(db, call, id, condition), response)
 
 
 def router(prefix: str, *, path_user: bool = False) -> APIRouter:
@@ -133,7 +160,8 @@ def router(prefix: str, *, path_user: bool = False) -> APIRouter:
     routes = callers_router(prefix, path_user=path_user)
     routes.get("", responses=collection)(list_tasks)
     routes.post("", status_code=status.HTTP_201_CREATED, responses=collection)(create_task)
-    routes.get(TASK, responses=one)(read_task)
+    not_modified = {304: {"description": "`If-None-Match` names the current ETag: no body"}}
+    routes.get(TASK, response_model=TaskOut, responses={**not_modified, **one})(read_task)
     routes.put(TASK, responses=one, name="replace_task")(edit_task)
     routes.patch(TASK, responses=one, name="patch_task")(edit_task)
     routes.patch(f"{TASK}/complete", responses=one)(complete_task)

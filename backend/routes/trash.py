@@ -3,7 +3,6 @@
 from fastapi import APIRouter, Request, Response, status
 
 from backend import trash
-from backend.auth import CurrentUser
 from backend.db import DatabaseDep
 from backend.errors import NotFound
 from backend.pagination import Cursor, next_link
@@ -11,7 +10,11 @@ from backend.routes import (
     ON_COLLECTION,
     ON_TASK,
     TASK,
+    CallDep,
+    IfMatchDep,
     TaskId,
+    WriteCallDep,
+    answer,
     callers_router,
     error_responses,
 )
@@ -20,7 +23,7 @@ from backend.schemas import Purged, TaskOut
 
 
 def list_trash(
-    user: CurrentUser,
+    call: CallDep,
     db: DatabaseDep,
     request: Request,
     response: Response,
@@ -28,27 +31,35 @@ def list_trash(
     cursor: str | None = None,
 ) -> list[TaskOut]:
     """List the trash, most recently deleted first; `Link` names the next page."""
-    after = Cursor.decode(cursor, *trash.SORT) if cursor else None
-    items, next_cursor = trash.list_trash(db, user.id, limit, after)
+    page = trash.TrashPage(limit, Cursor.decode(cursor, *trash.SORT) if cursor else None)
+    items, next_cursor, outcome = trash.list_trash(db, call, page)
+    answer(outcome, response)
     response.headers.update(next_link(request, next_cursor))
     return items
 
 
-def restore_task(id: TaskId, user: CurrentUser, db: DatabaseDep, response: Response) -> TaskOut:
+def restore_task(
+    id: TaskId, call: WriteCallDep, condition: IfMatchDep, db: DatabaseDep, response: Response
+) -> TaskOut:
     """Bring a task back from the trash (404 unless it is there)."""
-    return found(trash.restore_task(db, user.id, id), response)
+    return found(*trash.restore_task(db, call, id, condition), response)
 
 
-def delete_for_good(id: TaskId, user: CurrentUser, db: DatabaseDep) -> Response:
+def delete_for_good(id: TaskId, call: WriteCallDep, db: DatabaseDep) -> Response:
     """Delete a trashed task for good (404 unless it is in the trash)."""
-    if not trash.delete_for_good(db, user.id, id):
-        raise NotFound("Task not found in the trash")
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
+    outcome = trash.delete_for_good(db, call, id)
+    if not outcome.rows:
+        raise NotFound("Task not found in the trash", headers=outcome.headers)
+    response = Response(status_code=status.HTTP_204_NO_CONTENT)
+    answer(outcome, response)
+    return response
 
 
-def empty_trash(user: CurrentUser, db: DatabaseDep) -> Purged:
+def empty_trash(call: WriteCallDep, db: DatabaseDep, response: Response) -> Purged:
     """Delete every task in the caller's trash for good; `purged` counts them."""
-    return Purged(purged=trash.empty_trash(db, user.id))
+    outcome = trash.empty_trash(db, call)
+    answer(outcome, response)
+    return Purged.model_validate(outcome.rows)
 
 
 def router(prefix: str, *, path_user: bool = False) -> APIRouter:
