@@ -20,6 +20,7 @@ MAX_TOKEN_BYTES = 8192
 LEEWAY_SECONDS = 30
 MAX_USER_ID_LENGTH = 255
 KEY_REFERENCE_HEADERS = frozenset({"jku", "x5u", "jwk", "x5c", "x5t", "x5t#S256"})
+TEXT_HEADERS = ("alg", "kid")  # the parameters that route a token to its key
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,9 @@ def header_of(token: str) -> dict[str, Any]:
         raise TokenInvalid("Token header names its own key, which is never trusted")
     if "crit" in header:
         raise TokenInvalid("Token header lists critical extensions this API does not support")
+    for name in TEXT_HEADERS:
+        if name in header and not isinstance(header[name], str):
+            raise TokenInvalid(f"Token header {name!r} must be a string")
     return header
 
 

@@ -372,3 +372,26 @@ def test_an_oversized_token_is_refused_before_parsing(
 
     unauthorized(response, "TOKEN_INVALID")
     assert response.json()["detail"] == "Token is longer than 8192 bytes"
+
+
+@pytest.mark.parametrize(
+    ("header", "detail"),
+    [
+        ({"alg": ["HS256"]}, "Token header 'alg' must be a string"),
+        ({"alg": {}}, "Token header 'alg' must be a string"),
+        ({"alg": 256}, "Token header 'alg' must be a string"),
+        ({"alg": None, "kid": "ed-1"}, "Token header 'alg' must be a string"),
+        ({"alg": "EdDSA", "kid": ["ed-1"]}, "Token header is malformed"),
+        ({"alg": "EdDSA", "kid": {"a": 1}}, "Token header is malformed"),
+    ],
+)
+def test_a_header_parameter_that_is_not_a_string_is_token_invalid_without_a_signature(
+    strict_client: TestClient, header: dict[str, Any], detail: str
+) -> None:
+    token = f"{segment(header)}.{segment(claims())}.c2ln"
+
+    response = strict_client.get("/api/tasks", headers=bearer(token))
+
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert response.json() == {"detail": detail, "code": "TOKEN_INVALID"}
