@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from backend.config import Settings, get_settings
 from backend.errors import TokenExpired, TokenInvalid, Unauthenticated
 from backend.keyset import ASYMMETRIC_ALGORITHMS, KeySet
+from backend.parsing import BoundedJSONRequest
 from backend.schemas import is_text
 
 MAX_TOKEN_BYTES = 8192
@@ -190,13 +191,15 @@ class AuthenticatedRoute(APIRoute):
     """A route that checks the body size, then the token, before anything else about the request.
 
     FastAPI parses the body before it solves dependencies, so a token checked in a
-    dependency would come after a malformed-JSON 422; here it comes first.
+    dependency would come after a malformed-JSON 422; here it comes first. The body is
+    then parsed within bounds (`BoundedJSONRequest`).
     """
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
         async def authenticated(request: Request) -> Response:
+            request = BoundedJSONRequest(request.scope, request.receive)
             await request.body()
             request.state.user = await authenticate(request)
             return await handler(request)

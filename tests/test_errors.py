@@ -69,6 +69,56 @@ def test_a_body_that_is_not_an_object_of_storable_text_is_422(
     assert response.json()["code"] == "VALIDATION_ERROR"
 
 
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (b"\xff", "it is not UTF-8 text"),
+        (b'{"title": "caf\xe9"}', "it is not UTF-8 text"),
+        (b'{"title": "x", "n": ' + b"1" * 5000 + b"}", "an integer has more than 100 digits"),
+        (b"[" * 1500 + b"]" * 1500, "it is nested deeper than 32 levels"),
+        (b'{"a": ' * 5000, "it is nested deeper than 32 levels"),
+        (b'{"title": "x", "n": NaN}', "NaN is not JSON"),
+        (b'{"title": "x", "n": -Infinity}', "-Infinity is not JSON"),
+        (b'{"title": "x", "n": 1e999}', "a number is too large"),
+    ],
+)
+def test_an_undecodable_body_is_422_in_the_error_shape(
+    client: TestClient, auth_headers: Headers, payload: bytes, reason: str
+) -> None:
+    response = client.post(
+        "/api/tasks", content=payload, headers={**auth_headers, "content-type": "application/json"}
+    )
+
+    detail = f"Request body is not valid JSON: {reason}"
+    assert response.status_code == 422
+    assert response.json() == {
+        "detail": detail,
+        "code": "VALIDATION_ERROR",
+        "errors": [{"field": "", "message": detail}],
+    }
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting(
+    client: TestClient, auth_headers: Headers
+) -> None:
+    title = "[" * 80 + '\\"{' * 30
+
+    response = client.post("/api/tasks", json={"title": title}, headers=auth_headers)
+
+    assert response.status_code == 201
+    assert response.json()["title"] == title
+
+
+def test_a_body_with_a_byte_order_mark_is_read(client: TestClient, auth_headers: Headers) -> None:
+    response = client.post(
+        "/api/tasks",
+        content=b'\xef\xbb\xbf{"title": "x"}',
+        headers={**auth_headers, "content-type": "application/json"},
+    )
+
+    assert response.status_code == 201
+
+
 def test_a_missing_body_is_422(client: TestClient, auth_headers: Headers) -> None:
     response = client.post("/api/tasks", headers=auth_headers)
 

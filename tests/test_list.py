@@ -60,6 +60,10 @@ def walk(client: TestClient, headers: Headers, limit: int, **params: Any) -> lis
     raise AssertionError("pagination did not end")
 
 
+def b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
 def cursor_of(value: Any) -> str:
     return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
 
@@ -232,6 +236,10 @@ def test_walking_every_page_yields_each_task_once(
         pytest.param("title", cursor_of(["title", "desc", "a", "1"]), id="text id"),
         pytest.param("title", cursor_of(["title", "desc", "a", 0]), id="id 0"),
         pytest.param("title", cursor_of(["title", "desc", "\ud800", 1]), id="lone surrogate"),
+        pytest.param("created_at", b64(b"[" * 1500), id="1500 brackets"),
+        pytest.param("created_at", b64(b"[" * 40 + b"]" * 40), id="40 levels"),
+        pytest.param("title", b64(b'["title", "desc", "a", ' + b"9" * 5000 + b"]"), id="huge id"),
+        pytest.param("title", b64(b'["title", "desc", "a", NaN]'), id="NaN id"),
     ],
 )
 def test_malformed_cursor_is_422_naming_cursor(
