@@ -7,6 +7,7 @@
     ├── Forbidden                   403   FORBIDDEN
     ├── NotFound                    404   NOT_FOUND
     ├── PayloadTooLarge             413   PAYLOAD_TOO_LARGE
+    ├── UnsupportedMediaType        415   UNSUPPORTED_MEDIA_TYPE
     ├── ValidationFailed            422   VALIDATION_ERROR
     ├── DatabaseUnavailable         503   DATABASE_UNAVAILABLE
     └── AuthUnavailable             503   AUTH_UNAVAILABLE
@@ -90,6 +91,15 @@ class PayloadTooLarge(AppError):
     status_code = 413
     code = "PAYLOAD_TOO_LARGE"
     detail = "Request body is too large"
+
+
+class UnsupportedMediaType(AppError):
+    """Raise when a request body is content-coded (gzip, ...): it is never decoded."""
+
+    status_code = 415
+    code = "UNSUPPORTED_MEDIA_TYPE"
+    detail = "Content-Encoding is not supported: send the body uncompressed (identity)"
+    headers: ClassVar[dict[str, str] | None] = {"Accept-Encoding": "identity"}
 
 
 class ValidationFailed(AppError):

@@ -1,5 +1,6 @@
 """One error shape for everything, and never a 500 for a client's mistake."""
 
+import gzip
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -144,6 +145,47 @@ def test_a_streamed_body_over_64_kib_is_413(client: TestClient, auth_headers: He
 
     assert response.status_code == 413
     assert response.json()["code"] == "PAYLOAD_TOO_LARGE"
+
+
+GZIP_BOMB = gzip.compress(b'{"title": "' + b"x" * 10_000_000 + b'"}')
+UNSUPPORTED_ENCODING = {
+    "detail": "Content-Encoding is not supported: send the body uncompressed (identity)",
+    "code": "UNSUPPORTED_MEDIA_TYPE",
+}
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "GZIP", "br", "deflate", "identity, gzip", "x"])
+def test_a_content_coded_body_is_415_before_authentication_and_never_decoded(
+    client: TestClient, encoding: str
+) -> None:
+    response = client.post(
+        "/api/tasks",
+        content=GZIP_BOMB,
+        headers={"content-type": "application/json", "content-encoding": encoding},
+    )
+
+    assert len(GZIP_BOMB) < 64 * 1024
+    assert response.status_code == 415
+    assert response.headers["accept-encoding"] == "identity"
+    assert response.json() == UNSUPPORTED_ENCODING
+
+
+def test_a_content_coding_is_415_on_a_route_without_a_body(client: TestClient) -> None:
+    response = client.get("/api/health", headers={"content-encoding": "gzip"})
+
+    assert response.status_code == 415
+    assert response.json() == UNSUPPORTED_ENCODING
+
+
+@pytest.mark.parametrize("encoding", ["identity", "Identity", " identity ", ""])
+def test_identity_content_encoding_is_read_as_usual(
+    client: TestClient, auth_headers: Headers, encoding: str
+) -> None:
+    response = client.post(
+        "/api/tasks", json={"title": "x"}, headers={**auth_headers, "content-encoding": encoding}
+    )
+
+    assert response.status_code == 201
 
 
 def test_a_body_of_exactly_64_kib_is_read(client: TestClient, auth_headers: Headers) -> None:

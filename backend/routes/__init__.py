@@ -7,6 +7,7 @@ DESCRIPTIONS = {
     403: "`{user_id}` in the path is not the caller",
     404: "No such task for this caller",
     413: "Body over 64 KiB",
+    415: "A `Content-Encoding` other than identity (bodies are never decompressed)",
     422: "Invalid input: `field` names it, `errors` lists every fault",
     500: "A bug: `INTERNAL_ERROR`, no detail",
     503: "Database or key set unavailable (`Retry-After`)",
@@ -14,8 +15,11 @@ DESCRIPTIONS = {
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, object]]:
-    """OpenAPI entries for the errors a route can answer, all in the one error shape."""
+    """OpenAPI entries for the errors a route can answer, all in the one error shape.
+
+    Every route can answer 415 (the body check runs before routing) and 500.
+    """
     return {
         status: {"model": ErrorBody, "description": DESCRIPTIONS[status]}
-        for status in (*statuses, 500)
+        for status in (*statuses, 415, 500)
     }
