@@ -1,5 +1,6 @@
 """Request and response bodies: what the API accepts and returns, with every limit."""
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -38,9 +39,21 @@ def plain_text(value: str) -> str:
     return value
 
 
+RFC_3339 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?"
+    r"(?:[Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
+
+
 def rfc3339_text(value: object) -> object:
-    if not isinstance(value, str | datetime):
-        raise ValueError("must be an RFC 3339 date-time string with a UTC offset")
+    """Only RFC 3339's form reaches pydantic, whose parser would also take numbers and more."""
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not RFC_3339.fullmatch(value):
+        raise ValueError(
+            "must be an RFC 3339 date-time with seconds and a UTC offset (Z or +hh:mm), "
+            "such as 2030-01-01T09:00:00Z"
+        )
     return value
 
 

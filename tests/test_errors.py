@@ -258,6 +258,63 @@ def test_dates_outside_what_postgresql_and_rfc_3339_allow_are_422(
     assert response.json()["field"] == "due_at"
 
 
+NOT_RFC_3339 = (
+    "must be an RFC 3339 date-time with seconds and a UTC offset (Z or +hh:mm), "
+    "such as 2030-01-01T09:00:00Z"
+)
+LOOSE_DATES = [
+    "1700000000",
+    "0.5",
+    "2030-01-01T00:00Z",
+    "2030-01-01T00:00:00+0100",
+    "2030-01-01T00:00:00",
+    "2030-01-01",
+    "2030-01-01T00:00:00+01",
+    "2030-01-01T00:00:00 Z",
+    "2030-01-01T00:00:00Z ",
+    "20300101T000000Z",
+    "\u0662\u0660\u0663\u0660-01-01T00:00:00Z",
+]
+
+
+@pytest.mark.parametrize("due_at", LOOSE_DATES)
+def test_a_due_at_that_is_not_strict_rfc_3339_is_422(
+    client: TestClient, auth_headers: Headers, due_at: str
+) -> None:
+    response = client.post(
+        "/api/tasks", json={"title": "x", "due_at": due_at}, headers=auth_headers
+    )
+
+    assert response.status_code == 422
+    assert response.json() == {
+        "detail": f"due_at: {NOT_RFC_3339}",
+        "code": "VALIDATION_ERROR",
+        "field": "due_at",
+        "errors": [{"field": "due_at", "message": NOT_RFC_3339}],
+    }
+
+
+@pytest.mark.parametrize(
+    ("due_at", "stored"),
+    [
+        ("2030-01-01T09:00:00Z", "2030-01-01T09:00:00Z"),
+        ("2030-01-01t09:00:00z", "2030-01-01T09:00:00Z"),
+        ("2030-01-01T10:00:00.5+01:00", "2030-01-01T09:00:00.500000Z"),
+        ("2030-01-01T09:00:00.1234567891-00:00", "2030-01-01T09:00:00.123456Z"),
+        ("0001-01-01T00:00:00Z", "0001-01-01T00:00:00Z"),
+    ],
+)
+def test_a_strict_rfc_3339_due_at_comes_back_in_utc_with_z(
+    client: TestClient, auth_headers: Headers, due_at: str, stored: str
+) -> None:
+    response = client.post(
+        "/api/tasks", json={"title": "x", "due_at": due_at}, headers=auth_headers
+    )
+
+    assert response.status_code == 201
+    assert response.json()["due_at"] == stored
+
+
 def test_a_trailing_slash_is_served_like_the_route_without_it(
     client: TestClient, auth_headers: Headers
 ) -> None:

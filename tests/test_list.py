@@ -317,3 +317,25 @@ def test_another_users_tasks_never_appear(
     assert list_page(client, auth_headers) == {"items": [mine], "next_cursor": None}
     assert titles(client, auth_headers, tag="shared", q="mine") == ["Mine"]
     assert [task["title"] for task in walk(client, auth_headers, 1)] == ["Mine"]
+
+
+@pytest.mark.parametrize("name", ["due_before", "due_after"])
+@pytest.mark.parametrize(
+    "value", ["0.5", "1700000000", "2030-01-01T00:00Z", "2030-01-01T00:00:00+0100"]
+)
+def test_a_date_query_that_is_not_strict_rfc_3339_is_422(
+    client: TestClient, auth_headers: Headers, name: str, value: str
+) -> None:
+    response = client.get("/api/tasks", params={name: value}, headers=auth_headers)
+
+    message = (
+        "must be an RFC 3339 date-time with seconds and a UTC offset (Z or +hh:mm), "
+        "such as 2030-01-01T09:00:00Z"
+    )
+    assert response.status_code == 422
+    assert response.json() == {
+        "detail": f"{name}: {message}",
+        "code": "VALIDATION_ERROR",
+        "field": name,
+        "errors": [{"field": name, "message": message}],
+    }
