@@ -336,3 +336,93 @@ def test_base_path_is_404_without_the_setting(
 
     assert response["statusCode"] == 404
     assert json_of(response) == {"detail": "No route for /prod/api/health", "code": "NOT_FOUND"}
+
+
+def validation_error(detail: str) -> dict[str, Any]:
+    return {
+        "detail": detail,
+        "code": "VALIDATION_ERROR",
+        "errors": [{"field": "", "message": detail}],
+    }
+
+
+@pytest.mark.parametrize("body", ["abc", "!!!!", "eyJ0aXRsZSI6IngifQ=x"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_body_that_is_not_base64_is_422_in_the_error_shape(
+    invoke: Invoke, auth: Headers, kind: str, body: str
+) -> None:
+    request = event(kind, "POST", "/api/tasks", headers=auth, body={"title": "x"}, base64=True)
+    request["body"] = body
+
+    response = invoke(request)
+
+    assert response["statusCode"] == 422
+    assert headers_of(response)["content-type"] == ["application/json"]
+    assert json_of(response) == validation_error("Request body is not valid base64")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_null_header_maps_are_no_headers(invoke: Invoke, kind: str) -> None:
+    request = event(kind, "GET", "/api/tasks")
+    for name in ("headers", "multiValueHeaders"):
+        if name in request:
+            request[name] = None
+
+    response = invoke(request)
+
+    assert response["statusCode"] == 401
+    assert json_of(response) == {
+        "detail": "Authentication required: send Authorization: Bearer <token>",
+        "code": "UNAUTHENTICATED",
+    }
+
+
+@pytest.mark.parametrize("kind", ["rest_v1", "http_v2", "alb"])
+def test_null_query_maps_are_no_query(invoke: Invoke, auth: Headers, kind: str) -> None:
+    request = event(kind, "GET", "/api/tasks", headers=auth)
+    for name in ("queryStringParameters", "multiValueQueryStringParameters", "rawQueryString"):
+        if name in request:
+            request[name] = None
+
+    response = invoke(request)
+
+    assert response["statusCode"] == 200
+
+
+@pytest.mark.parametrize(
+    ("kind", "part", "detail"),
+    [
+        ("rest_v1", "query", "Query string is not valid UTF-8 text"),
+        ("http_v2", "raw query", "Query string is not valid UTF-8 text"),
+        ("rest_v1", "header", "Request headers are not valid text"),
+        ("http_v2", "body", "Request body is not valid UTF-8 text"),
+    ],
+)
+def test_a_lone_surrogate_in_the_event_is_422_in_the_error_shape(
+    invoke: Invoke, auth: Headers, kind: str, part: str, detail: str
+) -> None:
+    request = event(kind, "GET", "/api/tasks", headers=auth)
+    if part == "query":
+        request["queryStringParameters"] = {"q": "\ud800"}
+        request["multiValueQueryStringParameters"] = {"q": ["\ud800"]}
+    elif part == "raw query":
+        request["rawQueryString"] = "q=\ud800"
+    elif part == "header":
+        request["multiValueHeaders"]["X-Note"] = ["\udfff"]
+    else:
+        request.update(body='{"title": "\ud83d"}', isBase64Encoded=False)
+
+    response = invoke(request)
+
+    assert response["statusCode"] == 422
+    assert json_of(response) == validation_error(detail)
+
+
+def test_an_event_mangum_cannot_translate_is_a_bare_500(invoke: Invoke) -> None:
+    request = event("rest_v1", "GET", "/api/health")
+    del request["httpMethod"]
+
+    response = invoke(request)
+
+    assert response["statusCode"] == 500
+    assert json_of(response) == {"detail": "Internal server error", "code": "INTERNAL_ERROR"}
