@@ -78,14 +78,47 @@ def clean_tags(values: list[str]) -> list[str]:
     return tags
 
 
+# The documented schemas state the limits as enforced; JSON Schema cannot say "after
+# trimming", so they are as strict on the text as sent (`\S`: not blank).
 Title = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
     AfterValidator(plain_text),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 200,
+            "pattern": r"\S",
+            "description": "1 to 200 characters after trimming; stored trimmed",
+        }
+    ),
 ]
 Description = Annotated[str, StringConstraints(max_length=1000), AfterValidator(plain_text)]
-Tag = Annotated[str, AfterValidator(plain_text)]
-Tags = Annotated[list[Tag], Field(max_length=100), AfterValidator(clean_tags)]
+Tag = Annotated[
+    str,
+    AfterValidator(plain_text),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 30,
+            "pattern": r"\S",
+            "description": "1 to 30 characters after trimming; lowercased",
+        }
+    ),
+]
+Tags = Annotated[
+    list[Tag],
+    Field(
+        max_length=100,
+        json_schema_extra={
+            "maxItems": MAX_TAGS,
+            "description": f"At most {MAX_TAGS} distinct tags once trimmed and lowercased",
+        },
+    ),
+    AfterValidator(clean_tags),
+]
 DueAt = Annotated[AwareDatetime, BeforeValidator(rfc3339_text), AfterValidator(to_utc)]
 Timestamp = Annotated[
     datetime,
