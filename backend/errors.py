@@ -132,7 +132,6 @@ class DatabaseNotConfigured(RuntimeError):
 
 
 STATUS_CODES = {
-    400: "BAD_REQUEST",
     401: "UNAUTHENTICATED",
     403: "FORBIDDEN",
     404: "NOT_FOUND",
@@ -225,6 +224,10 @@ async def handle_http_error(request: Request, exc: Exception) -> JSONResponse:
             f"{request.method} is not allowed here; allowed: {allow}",
             headers={"Allow": allow},
         )
+    if exc.status_code == 400:  # the framework could not read the request: invalid input
+        detail = str(exc.detail)
+        errors = [{"field": "", "message": detail}]
+        return error_response(422, "VALIDATION_ERROR", detail, errors=errors)
     code = STATUS_CODES.get(exc.status_code, "ERROR")
     return error_response(exc.status_code, code, str(exc.detail), headers=exc.headers)
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from starlette.exceptions import HTTPException
 
 from backend.main import create_app
 from tests.conftest import Env
@@ -118,6 +119,24 @@ def test_a_body_with_a_byte_order_mark_is_read(client: TestClient, auth_headers:
     )
 
     assert response.status_code == 201
+
+
+def test_a_request_the_framework_cannot_read_is_422_never_400(env: Env) -> None:
+    app = create_app()
+
+    @app.get("/api/unreadable")
+    def unreadable() -> None:
+        raise HTTPException(400, "There was an error parsing the body")
+
+    response = TestClient(app).get("/api/unreadable")
+
+    detail = "There was an error parsing the body"
+    assert response.status_code == 422
+    assert response.json() == {
+        "detail": detail,
+        "code": "VALIDATION_ERROR",
+        "errors": [{"field": "", "message": detail}],
+    }
 
 
 def test_a_missing_body_is_422(client: TestClient, auth_headers: Headers) -> None:
