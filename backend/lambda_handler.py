@@ -45,7 +45,10 @@ def readable(event: Event) -> Event:
         text(clean.get(name), "Request headers are not valid text")
     for name in ("queryStringParameters", "multiValueQueryStringParameters", "rawQueryString"):
         text(clean.get(name), "Query string is not valid UTF-8 text")
-    text(clean.get("path"), "Request path is not valid UTF-8 text")
+    context = clean.get("requestContext")
+    http = context.get("http") if isinstance(context, dict) else None
+    for path in (clean.get("path"), http.get("path") if isinstance(http, dict) else None):
+        text(path, "Request path is not valid UTF-8 text")
     body = clean.get("body")
     if body is not None and not isinstance(body, str):
         raise UndecodableEvent("Request body is not text or base64")
@@ -104,6 +107,8 @@ def answer(event: Event, context: Any, error: AppError) -> Event:
 
 
 def handler(event: Event, context: Any) -> Event:
+    if not isinstance(event, dict):  # not from an HTTP source at all
+        return answer({}, context, AppError())
     try:
         request = readable(event)
     except UndecodableEvent as exc:

@@ -395,6 +395,8 @@ def test_null_query_maps_are_no_query(invoke: Invoke, auth: Headers, kind: str) 
         ("rest_v1", "query", "Query string is not valid UTF-8 text"),
         ("http_v2", "raw query", "Query string is not valid UTF-8 text"),
         ("rest_v1", "header", "Request headers are not valid text"),
+        ("rest_v1", "path", "Request path is not valid UTF-8 text"),
+        ("http_v2", "path", "Request path is not valid UTF-8 text"),
         ("http_v2", "body", "Request body is not valid UTF-8 text"),
     ],
 )
@@ -409,6 +411,10 @@ def test_a_lone_surrogate_in_the_event_is_422_in_the_error_shape(
         request["rawQueryString"] = "q=\ud800"
     elif part == "header":
         request["multiValueHeaders"]["X-Note"] = ["\udfff"]
+    elif part == "path" and kind == "rest_v1":
+        request["path"] = "/api/tasks/\ud800"
+    elif part == "path":
+        request["requestContext"]["http"]["path"] = "/api/tasks/\ud800"
     else:
         request.update(body='{"title": "\ud83d"}', isBase64Encoded=False)
 
@@ -418,11 +424,23 @@ def test_a_lone_surrogate_in_the_event_is_422_in_the_error_shape(
     assert json_of(response) == validation_error(detail)
 
 
-def test_an_event_mangum_cannot_translate_is_a_bare_500(invoke: Invoke) -> None:
-    request = event("rest_v1", "GET", "/api/health")
-    del request["httpMethod"]
+def without_method(kind: str) -> Event:
+    request = event(kind, "GET", "/api/health")
+    del request["requestContext" if kind == "http_v2" else "httpMethod"]
+    return request
 
-    response = invoke(request)
+
+@pytest.mark.parametrize(
+    "request_event",
+    [
+        pytest.param(without_method("rest_v1"), id="REST v1 without httpMethod"),
+        pytest.param(without_method("http_v2"), id="HTTP API without requestContext"),
+        pytest.param({"source": "aws.events"}, id="not an HTTP event"),
+        pytest.param("GET /api/health", id="not an object"),
+    ],
+)
+def test_an_event_mangum_cannot_translate_is_a_bare_500(invoke: Invoke, request_event: Any) -> None:
+    response = invoke(request_event)
 
     assert response["statusCode"] == 500
     assert json_of(response) == {"detail": "Internal server error", "code": "INTERNAL_ERROR"}
