@@ -13,6 +13,7 @@ import base64
 import binascii
 import logging
 import os
+from itertools import chain
 from typing import Any
 
 from mangum import Mangum
@@ -63,21 +64,28 @@ def readable(event: Event) -> Event:
 
 
 def text(value: object, fault: str) -> None:
-    """Refuse any string in `value` (nested in maps and lists) that is not UTF-8 encodable."""
+    """Refuse a part that is not text as AWS sends it: a string, a list of strings, or a map
+    of strings to strings or lists of strings, all UTF-8 encodable (no lone surrogates)."""
+    if value is None:
+        return
+    for item in strings(value):
+        if not isinstance(item, str) or not encodable(item):
+            raise UndecodableEvent(fault)
+
+
+def encodable(item: str) -> bool:
+    try:
+        item.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def strings(value: object) -> list[object]:
     if isinstance(value, dict):
-        for key, item in value.items():
-            text(key, fault)
-            text(item, fault)
-    elif isinstance(value, list):
-        for item in value:
-            text(item, fault)
-    elif isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise UndecodableEvent(fault) from None
-    elif value is not None:
-        raise UndecodableEvent(fault)
+        values = (item if isinstance(item, list) else [item] for item in value.values())
+        return [*value, *chain.from_iterable(values)]
+    return list(value) if isinstance(value, list) else [value]
 
 
 def answer(event: Event, context: Any, error: AppError) -> Event:

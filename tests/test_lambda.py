@@ -424,6 +424,19 @@ def test_a_lone_surrogate_in_the_event_is_422_in_the_error_shape(
     assert json_of(response) == validation_error(detail)
 
 
+@pytest.mark.parametrize("value", [None, 5, ["a", ["b"]], {"nested": "map"}])
+def test_a_header_value_that_is_not_a_string_is_422(
+    invoke: Invoke, auth: Headers, value: Any
+) -> None:
+    request = event("http_v2", "GET", "/api/tasks", headers=auth)
+    request["headers"]["x-note"] = value
+
+    response = invoke(request)
+
+    assert response["statusCode"] == 422
+    assert json_of(response) == validation_error("Request headers are not valid text")
+
+
 def without_method(kind: str) -> Event:
     request = event(kind, "GET", "/api/health")
     del request["requestContext" if kind == "http_v2" else "httpMethod"]
