@@ -15,6 +15,7 @@ def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from backend import local
+    from backend.config import Settings
     from backend.migrations import upgrade
 
     state = Path(args.state_dir)
@@ -26,7 +27,14 @@ def serve(args: argparse.Namespace) -> int:
         print(f"BETTER_AUTH_SECRET is not set: using the local one kept in {state / 'secret'}")
     upgrade(os.environ["DATABASE_URL"])
     base = f"http://{args.host}:{args.port}"
-    token = local.mint_token(os.environ["BETTER_AUTH_SECRET"], args.user, ttl=24 * 3600)
+    settings = Settings()
+    token = local.mint_token(
+        os.environ["BETTER_AUTH_SECRET"],
+        args.user,
+        ttl=24 * 3600,
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+    )
     print(f"\nTask API on {base}/api  (docs: {base}/api/docs)")
     print(f"A development token for user {args.user!r}, valid for 24 hours:\n\n{token}\n")
     print(f"Try:\n  export TOKEN={token}")
@@ -49,10 +57,14 @@ def migrate(args: argparse.Namespace) -> int:
 
 
 def token(args: argparse.Namespace) -> int:
-    """Print an HS256 development token signed with BETTER_AUTH_SECRET."""
+    """Print an HS256 token signed with BETTER_AUTH_SECRET, with JWT_ISSUER/JWT_AUDIENCE."""
     from backend import local
+    from backend.config import Settings
 
-    secret = os.environ.get("BETTER_AUTH_SECRET") or local.saved_secret(LOCAL_DIR / "secret")
+    settings = Settings()  # what the API reads, so that it accepts the token
+    configured = settings.better_auth_secret
+    secret = configured.get_secret_value() if configured else None
+    secret = secret or local.saved_secret(LOCAL_DIR / "secret")
     if not secret:
         print(
             "token: no secret configured: set BETTER_AUTH_SECRET "
@@ -60,7 +72,17 @@ def token(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    print(local.mint_token(secret, args.sub, email=args.email, name=args.name, ttl=args.ttl))
+    print(
+        local.mint_token(
+            secret,
+            args.sub,
+            email=args.email,
+            name=args.name,
+            ttl=args.ttl,
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+        )
+    )
     return 0
 
 

@@ -1,5 +1,7 @@
 """Who the caller is: the bearer token, verified by the shared secret or the key set."""
 
+import math
+import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from functools import lru_cache
@@ -14,12 +16,15 @@ from starlette.concurrency import run_in_threadpool
 from backend.config import Settings, get_settings
 from backend.errors import TokenExpired, TokenInvalid, Unauthenticated
 from backend.keyset import ASYMMETRIC_ALGORITHMS, KeySet
+from backend.parsing import BoundedJSONRequest
 from backend.schemas import is_text
 
 MAX_TOKEN_BYTES = 8192
 LEEWAY_SECONDS = 30
 MAX_USER_ID_LENGTH = 255
 KEY_REFERENCE_HEADERS = frozenset({"jku", "x5u", "jwk", "x5c", "x5t", "x5t#S256"})
+TIME_CLAIMS = ("exp", "nbf", "iat")
+TEXT_HEADERS = ("alg", "kid")  # the parameters that route a token to its key
 
 
 @dataclass(frozen=True)
@@ -82,6 +87,9 @@ def header_of(token: str) -> dict[str, Any]:
         raise TokenInvalid("Token header names its own key, which is never trusted")
     if "crit" in header:
         raise TokenInvalid("Token header lists critical extensions this API does not support")
+    for name in TEXT_HEADERS:
+        if name in header and not isinstance(header[name], str):
+            raise TokenInvalid(f"Token header {name!r} must be a string")
     return header
 
 
@@ -93,14 +101,34 @@ def decode(token: str, key: Any, algorithm: str, rules: ClaimRules) -> User:
             algorithms=[algorithm],
             issuer=rules.issuer,
             audience=rules.audience,
-            leeway=LEEWAY_SECONDS,
-            options={"require": ["sub", "exp"], "verify_aud": rules.audience is not None},
+            options={
+                "require": ["sub", "exp"],
+                "verify_aud": rules.audience is not None,
+                # PyJWT would take "9999999999" and true as times: `check_times` does not.
+                "verify_exp": False,
+                "verify_nbf": False,
+                "verify_iat": False,
+            },
         )
-    except jwt.ExpiredSignatureError:
-        raise TokenExpired() from None
     except jwt.PyJWTError as exc:
         raise TokenInvalid(reason(exc)) from None
+    check_times(claims, time.time())
     return user_from(claims)
+
+
+def check_times(claims: dict[str, Any], now: float) -> None:
+    """`exp`, `nbf` and `iat` are JSON numbers (not booleans or strings), within the leeway."""
+    for name in TIME_CLAIMS:
+        if name in claims and not is_number(claims[name]):
+            raise TokenInvalid(f"Token {name!r} claim must be a number")
+    if max(claims.get("nbf", now), claims.get("iat", now)) > now + LEEWAY_SECONDS:
+        raise TokenInvalid("Token is not valid yet")
+    if claims["exp"] <= now - LEEWAY_SECONDS:
+        raise TokenExpired()
+
+
+def is_number(value: object) -> bool:
+    return type(value) is int or (type(value) is float and math.isfinite(value))
 
 
 def reason(exc: jwt.PyJWTError) -> str:
@@ -112,8 +140,6 @@ def reason(exc: jwt.PyJWTError) -> str:
         return "Token issuer is not accepted"
     if isinstance(exc, jwt.InvalidAudienceError):
         return "Token audience is not accepted"
-    if isinstance(exc, jwt.ImmatureSignatureError):
-        return "Token is not valid yet"
     return "Token is invalid"
 
 
@@ -165,13 +191,15 @@ class AuthenticatedRoute(APIRoute):
     """A route that checks the body size, then the token, before anything else about the request.
 
     FastAPI parses the body before it solves dependencies, so a token checked in a
-    dependency would come after a malformed-JSON 422; here it comes first.
+    dependency would come after a malformed-JSON 422; here it comes first. The body is
+    then parsed within bounds (`BoundedJSONRequest`).
     """
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
         async def authenticated(request: Request) -> Response:
+            request = BoundedJSONRequest(request.scope, request.receive)
             await request.body()
             request.state.user = await authenticate(request)
             return await handler(request)

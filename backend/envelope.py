@@ -37,7 +37,7 @@ from sqlalchemy import (
     true,
     values,
 )
-from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 
 from backend.errors import Conflict, IdempotencyKeyReused, RateLimited

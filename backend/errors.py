@@ -9,6 +9,7 @@
     ├── Conflict                    409   CONFLICT
     ├── PreconditionFailed          412   PRECONDITION_FAILED
     ├── PayloadTooLarge             413   PAYLOAD_TOO_LARGE
+    ├── UnsupportedMediaType        415   UNSUPPORTED_MEDIA_TYPE
     ├── ValidationFailed            422   VALIDATION_ERROR
     │   └── IdempotencyKeyReused    422   IDEMPOTENCY_KEY_REUSED
     ├── RateLimited                 429   RATE_LIMITED
@@ -120,6 +121,15 @@ class PayloadTooLarge(AppError):
     detail = "Request body is too large"
 
 
+class UnsupportedMediaType(AppError):
+    """Raise when a request body is content-coded (gzip, ...): it is never decoded."""
+
+    status_code = 415
+    code = "UNSUPPORTED_MEDIA_TYPE"
+    detail = "Content-Encoding is not supported: send the body uncompressed (identity)"
+    default_headers: ClassVar[dict[str, str]] = {"Accept-Encoding": "identity"}
+
+
 class ValidationFailed(AppError):
     """Raise when one input is invalid in a way the schemas cannot express."""
 
@@ -168,7 +178,6 @@ class DatabaseNotConfigured(RuntimeError):
 
 
 STATUS_CODES = {
-    400: "BAD_REQUEST",
     401: "UNAUTHENTICATED",
     403: "FORBIDDEN",
     404: "NOT_FOUND",
@@ -261,6 +270,10 @@ async def handle_http_error(request: Request, exc: Exception) -> JSONResponse:
             f"{request.method} is not allowed here; allowed: {allow}",
             headers={"Allow": allow},
         )
+    if exc.status_code == 400:  # the framework could not read the request: invalid input
+        detail = str(exc.detail)
+        errors = [{"field": "", "message": detail}]
+        return error_response(422, "VALIDATION_ERROR", detail, errors=errors)
     code = STATUS_CODES.get(exc.status_code, "ERROR")
     return error_response(exc.status_code, code, str(exc.detail), headers=exc.headers)
 

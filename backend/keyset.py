@@ -1,6 +1,5 @@
 """The JSON Web Key Set: fetched on first need, kept warm, refetched sparingly."""
 
-import json
 import threading
 import urllib.request
 from time import monotonic
@@ -9,6 +8,7 @@ from typing import Any
 from jwt import PyJWK
 from jwt.exceptions import PyJWKError
 
+from backend import parsing
 from backend.errors import AuthUnavailable
 
 ASYMMETRIC_ALGORITHMS = frozenset({"EdDSA", "ES256", "ES512", "RS256", "PS256"})
@@ -34,7 +34,7 @@ def fetch_url(url: str) -> bytes:
 
 def parse_keys(document: bytes | str) -> dict[str, PyJWK]:
     """The usable asymmetric keys by `kid`; symmetric and unknown keys are left out."""
-    data = json.loads(document)
+    data = parsing.loads(document)
     keys: dict[str, PyJWK] = {}
     for entry in data.get("keys", []) if isinstance(data, dict) else []:
         key = usable_key(entry)

@@ -96,13 +96,22 @@ def saved_secret(path: Path) -> str | None:
 
 
 def mint_token(
-    secret: str, sub: str, *, email: str | None = None, name: str | None = None, ttl: int = 3600
+    secret: str,
+    sub: str,
+    *,
+    email: str | None = None,
+    name: str | None = None,
+    ttl: int = 3600,
+    issuer: str | None = None,
+    audience: str | None = None,
 ) -> str:
-    """An HS256 token as the API expects it: `sub`, `iat`, `exp`, and optional profile claims."""
+    """An HS256 token as the API expects it: `sub`, `iat`, `exp`, and the optional claims.
+
+    `issuer` and `audience` are JWT_ISSUER and JWT_AUDIENCE: the only `iss`/`aud` rules
+    for HS256 tokens (BETTER_AUTH_URL's origin applies to key-set tokens alone).
+    """
     now = int(time.time())
     claims: dict[str, object] = {"sub": sub, "iat": now, "exp": now + ttl}
-    if email is not None:
-        claims["email"] = email
-    if name is not None:
-        claims["name"] = name
+    optional = {"email": email, "name": name, "iss": issuer, "aud": audience}
+    claims.update({claim: value for claim, value in optional.items() if value is not None})
     return jwt.encode(claims, secret, algorithm="HS256")

@@ -8,7 +8,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backend.config import get_settings
-from backend.errors import AppError, PayloadTooLarge, error_response
+from backend.errors import AppError, PayloadTooLarge, UnsupportedMediaType, error_response
 
 log = logging.getLogger("backend")
 
@@ -50,7 +50,12 @@ class StripTrailingSlash:
 
 
 class BodyLimit:
-    """Refuse a body over the limit before anything else, declared or streamed."""
+    """Refuse a body the API will not read, before anything else (the token included).
+
+    A content-coded body is a 415, never decompressed: 64 KiB of gzip can inflate to
+    gigabytes, and the limit counts what arrives. A body over the limit, declared or
+    streamed, is a 413.
+    """
 
     def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
         self.app = app
@@ -60,8 +65,16 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if self.declared_length(scope) > self.max_bytes:
-            await self.refuse(scope, receive, send)
+        refused: AppError | None = None
+        if not identity_coded(scope):
+            refused = UnsupportedMediaType()
+        elif self.declared_length(scope) > self.max_bytes:
+            refused = self.too_large()
+        if refused is not None:
+            response = error_response(
+                refused.status_code, refused.code, refused.detail, headers=refused.headers
+            )
+            await response(scope, receive, send)
             return
         received = 0
 
@@ -70,7 +83,7 @@ class BodyLimit:
             message = await receive()
             received += len(message.get("body", b""))
             if received > self.max_bytes:
-                raise PayloadTooLarge(f"Request body is over {self.max_bytes // 1024} KiB")
+                raise self.too_large()
             return message
 
         await self.app(scope, limited_receive, send)
@@ -82,9 +95,18 @@ class BodyLimit:
                 return int(value) if value.isdigit() else 0
         return 0
 
-    async def refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        error = PayloadTooLarge(f"Request body is over {self.max_bytes // 1024} KiB")
-        await error_response(error.status_code, error.code, error.detail)(scope, receive, send)
+    def too_large(self) -> PayloadTooLarge:
+        return PayloadTooLarge(f"Request body is over {self.max_bytes // 1024} KiB")
+
+
+def identity_coded(scope: Scope) -> bool:
+    """Whether every `Content-Encoding` header lists only `identity` (or nothing)."""
+    for name, value in scope["headers"]:
+        if name == b"content-encoding":
+            codings = (coding.strip().lower() for coding in value.split(b","))
+            if any(coding not in (b"", b"identity") for coding in codings):
+                return False
+    return True
 
 
 class CatchAll:

@@ -11,6 +11,7 @@ from typing import Any, Literal
 from sqlalchemy import RowMapping
 from starlette.requests import Request
 
+from backend import parsing
 from backend.errors import ValidationFailed
 from backend.schemas import is_text
 
@@ -40,7 +41,7 @@ class Cursor:
     def decode(cls, text: str, sort: str, order: str) -> "Cursor":
         try:
             raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-            cursor_sort, cursor_order, value, last_id = json.loads(raw)
+            cursor_sort, cursor_order, value, last_id = parsing.loads(raw)
             cursor = cls(cursor_sort, cursor_order, parse_value(cursor_sort, value), last_id)
         except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
             raise ValidationFailed("cursor is malformed", field="cursor") from None

@@ -1,5 +1,6 @@
 """Request and response bodies: what the API accepts and returns, with every limit."""
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -38,9 +39,21 @@ def plain_text(value: str) -> str:
     return value
 
 
+RFC_3339 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?"
+    r"(?:[Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
+
+
 def rfc3339_text(value: object) -> object:
-    if not isinstance(value, str | datetime):
-        raise ValueError("must be an RFC 3339 date-time string with a UTC offset")
+    """Only RFC 3339's form reaches pydantic, whose parser would also take numbers and more."""
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not RFC_3339.fullmatch(value):
+        raise ValueError(
+            "must be an RFC 3339 date-time with seconds and a UTC offset (Z or +hh:mm), "
+            "such as 2030-01-01T09:00:00Z"
+        )
     return value
 
 
@@ -65,14 +78,47 @@ def clean_tags(values: list[str]) -> list[str]:
     return tags
 
 
+# The documented schemas state the limits as enforced; JSON Schema cannot say "after
+# trimming", so they are as strict on the text as sent (`\S`: not blank).
 Title = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
     AfterValidator(plain_text),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 200,
+            "pattern": r"\S",
+            "description": "1 to 200 characters after trimming; stored trimmed",
+        }
+    ),
 ]
 Description = Annotated[str, StringConstraints(max_length=1000), AfterValidator(plain_text)]
-Tag = Annotated[str, AfterValidator(plain_text)]
-Tags = Annotated[list[Tag], Field(max_length=100), AfterValidator(clean_tags)]
+Tag = Annotated[
+    str,
+    AfterValidator(plain_text),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 30,
+            "pattern": r"\S",
+            "description": "1 to 30 characters after trimming; lowercased",
+        }
+    ),
+]
+Tags = Annotated[
+    list[Tag],
+    Field(
+        max_length=100,
+        json_schema_extra={
+            "maxItems": MAX_TAGS,
+            "description": f"At most {MAX_TAGS} distinct tags once trimmed and lowercased",
+        },
+    ),
+    AfterValidator(clean_tags),
+]
 DueAt = Annotated[AwareDatetime, BeforeValidator(rfc3339_text), AfterValidator(to_utc)]
 Timestamp = Annotated[
     datetime,

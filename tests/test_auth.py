@@ -147,6 +147,45 @@ def test_nbf_within_the_leeway_is_accepted(client: TestClient, make_token: Token
     assert client.get("/api/me", headers=bearer(token)).status_code == 200
 
 
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("exp", "9999999999"),
+        ("exp", True),
+        ("exp", float("inf")),
+        ("exp", float("nan")),
+        ("exp", [9999999999]),
+        ("nbf", "0"),
+        ("nbf", False),
+        ("iat", True),
+        ("iat", {"at": 0}),
+    ],
+)
+def test_a_time_claim_that_is_not_a_json_number_is_token_invalid(
+    client: TestClient, make_token: TokenFactory, name: str, value: Any
+) -> None:
+    token = make_token("u", **{name: value})
+
+    response = client.get("/api/me", headers=bearer(token))
+
+    assert response.status_code == 401
+    assert response.json() == {
+        "detail": f"Token {name!r} claim must be a number",
+        "code": "TOKEN_INVALID",
+    }
+
+
+def test_time_claims_may_be_fractional_numbers(
+    client: TestClient, make_token: TokenFactory
+) -> None:
+    now = time.time()
+    token = make_token("u", exp=now + 600.5, nbf=now - 0.25, iat=now)
+
+    response = client.get("/api/me", headers=bearer(token))
+
+    assert response.status_code == 200
+
+
 def test_issuer_and_audience_are_enforced_only_when_configured(
     env: Env, make_token: TokenFactory
 ) -> None:
@@ -372,3 +411,26 @@ def test_an_oversized_token_is_refused_before_parsing(
 
     unauthorized(response, "TOKEN_INVALID")
     assert response.json()["detail"] == "Token is longer than 8192 bytes"
+
+
+@pytest.mark.parametrize(
+    ("header", "detail"),
+    [
+        ({"alg": ["HS256"]}, "Token header 'alg' must be a string"),
+        ({"alg": {}}, "Token header 'alg' must be a string"),
+        ({"alg": 256}, "Token header 'alg' must be a string"),
+        ({"alg": None, "kid": "ed-1"}, "Token header 'alg' must be a string"),
+        ({"alg": "EdDSA", "kid": ["ed-1"]}, "Token header is malformed"),
+        ({"alg": "EdDSA", "kid": {"a": 1}}, "Token header is malformed"),
+    ],
+)
+def test_a_header_parameter_that_is_not_a_string_is_token_invalid_without_a_signature(
+    strict_client: TestClient, header: dict[str, Any], detail: str
+) -> None:
+    token = f"{segment(header)}.{segment(claims())}.c2ln"
+
+    response = strict_client.get("/api/tasks", headers=bearer(token))
+
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert response.json() == {"detail": detail, "code": "TOKEN_INVALID"}

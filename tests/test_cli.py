@@ -14,9 +14,11 @@ from typing import Any
 
 import jwt
 import pytest
+from fastapi.testclient import TestClient
 
 from backend.__main__ import main
-from tests.conftest import SECRET
+from backend.main import create_app
+from tests.conftest import SECRET, Env
 
 
 def free_port() -> int:
@@ -53,6 +55,34 @@ def test_token_prints_an_hs256_token_for_the_given_user(
         "u7@example.test",
         120,
     )
+
+
+def test_a_token_minted_with_jwt_issuer_and_audience_set_is_accepted_by_the_app(
+    env: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env(JWT_ISSUER="https://issuer.example.test", JWT_AUDIENCE="task-api")
+
+    status = main(["token", "--sub", "u-9", "--name", "Nine"])
+
+    token = capsys.readouterr().out.strip()
+    response = TestClient(create_app()).get("/api/me", headers={"Authorization": f"Bearer {token}"})
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert status == 0
+    assert (claims["iss"], claims["aud"]) == ("https://issuer.example.test", "task-api")
+    assert response.status_code == 200
+    assert response.json() == {"user_id": "u-9", "email": None, "name": "Nine"}
+
+
+def test_a_token_minted_without_jwt_issuer_or_audience_carries_neither(
+    env: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env(BETTER_AUTH_URL="https://auth.example.test")
+
+    main(["token", "--sub", "u-9"])
+
+    claims = jwt.decode(capsys.readouterr().out.strip(), options={"verify_signature": False})
+    assert "iss" not in claims
+    assert "aud" not in claims
 
 
 def test_token_refuses_clearly_without_a_secret(

@@ -1,11 +1,13 @@
 """One error shape for everything, and never a 500 for a client's mistake."""
 
+import gzip
 import logging
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from starlette.exceptions import HTTPException
 
 from backend.main import create_app
 from tests.conftest import Env
@@ -69,6 +71,74 @@ def test_a_body_that_is_not_an_object_of_storable_text_is_422(
     assert response.json()["code"] == "VALIDATION_ERROR"
 
 
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (b"\xff", "it is not UTF-8 text"),
+        (b'{"title": "caf\xe9"}', "it is not UTF-8 text"),
+        (b'{"title": "x", "n": ' + b"1" * 5000 + b"}", "an integer has more than 100 digits"),
+        (b"[" * 1500 + b"]" * 1500, "it is nested deeper than 32 levels"),
+        (b'{"a": ' * 5000, "it is nested deeper than 32 levels"),
+        (b'{"title": "x", "n": NaN}', "NaN is not JSON"),
+        (b'{"title": "x", "n": -Infinity}', "-Infinity is not JSON"),
+        (b'{"title": "x", "n": 1e999}', "a number is too large"),
+    ],
+)
+def test_an_undecodable_body_is_422_in_the_error_shape(
+    client: TestClient, auth_headers: Headers, payload: bytes, reason: str
+) -> None:
+    response = client.post(
+        "/api/tasks", content=payload, headers={**auth_headers, "content-type": "application/json"}
+    )
+
+    detail = f"Request body is not valid JSON: {reason}"
+    assert response.status_code == 422
+    assert response.json() == {
+        "detail": detail,
+        "code": "VALIDATION_ERROR",
+        "errors": [{"field": "", "message": detail}],
+    }
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting(
+    client: TestClient, auth_headers: Headers
+) -> None:
+    title = "[" * 80 + '\\"{' * 30
+
+    response = client.post("/api/tasks", json={"title": title}, headers=auth_headers)
+
+    assert response.status_code == 201
+    assert response.json()["title"] == title
+
+
+def test_a_body_with_a_byte_order_mark_is_read(client: TestClient, auth_headers: Headers) -> None:
+    response = client.post(
+        "/api/tasks",
+        content=b'\xef\xbb\xbf{"title": "x"}',
+        headers={**auth_headers, "content-type": "application/json"},
+    )
+
+    assert response.status_code == 201
+
+
+def test_a_request_the_framework_cannot_read_is_422_never_400(env: Env) -> None:
+    app = create_app()
+
+    @app.get("/api/unreadable")
+    def unreadable() -> None:
+        raise HTTPException(400, "There was an error parsing the body")
+
+    response = TestClient(app).get("/api/unreadable")
+
+    detail = "There was an error parsing the body"
+    assert response.status_code == 422
+    assert response.json() == {
+        "detail": detail,
+        "code": "VALIDATION_ERROR",
+        "errors": [{"field": "", "message": detail}],
+    }
+
+
 def test_a_missing_body_is_422(client: TestClient, auth_headers: Headers) -> None:
     response = client.post("/api/tasks", headers=auth_headers)
 
@@ -94,6 +164,47 @@ def test_a_streamed_body_over_64_kib_is_413(client: TestClient, auth_headers: He
 
     assert response.status_code == 413
     assert response.json()["code"] == "PAYLOAD_TOO_LARGE"
+
+
+GZIP_BOMB = gzip.compress(b'{"title": "' + b"x" * 10_000_000 + b'"}')
+UNSUPPORTED_ENCODING = {
+    "detail": "Content-Encoding is not supported: send the body uncompressed (identity)",
+    "code": "UNSUPPORTED_MEDIA_TYPE",
+}
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "GZIP", "br", "deflate", "identity, gzip", "x"])
+def test_a_content_coded_body_is_415_before_authentication_and_never_decoded(
+    client: TestClient, encoding: str
+) -> None:
+    response = client.post(
+        "/api/tasks",
+        content=GZIP_BOMB,
+        headers={"content-type": "application/json", "content-encoding": encoding},
+    )
+
+    assert len(GZIP_BOMB) < 64 * 1024
+    assert response.status_code == 415
+    assert response.headers["accept-encoding"] == "identity"
+    assert response.json() == UNSUPPORTED_ENCODING
+
+
+def test_a_content_coding_is_415_on_a_route_without_a_body(client: TestClient) -> None:
+    response = client.get("/api/health", headers={"content-encoding": "gzip"})
+
+    assert response.status_code == 415
+    assert response.json() == UNSUPPORTED_ENCODING
+
+
+@pytest.mark.parametrize("encoding", ["identity", "Identity", " identity ", ""])
+def test_identity_content_encoding_is_read_as_usual(
+    client: TestClient, auth_headers: Headers, encoding: str
+) -> None:
+    response = client.post(
+        "/api/tasks", json={"title": "x"}, headers={**auth_headers, "content-encoding": encoding}
+    )
+
+    assert response.status_code == 201
 
 
 def test_a_body_of_exactly_64_kib_is_read(client: TestClient, auth_headers: Headers) -> None:
@@ -169,6 +280,63 @@ def test_dates_outside_what_postgresql_and_rfc_3339_allow_are_422(
 
     assert response.status_code == 422
     assert response.json()["field"] == "due_at"
+
+
+NOT_RFC_3339 = (
+    "must be an RFC 3339 date-time with seconds and a UTC offset (Z or +hh:mm), "
+    "such as 2030-01-01T09:00:00Z"
+)
+LOOSE_DATES = [
+    "1700000000",
+    "0.5",
+    "2030-01-01T00:00Z",
+    "2030-01-01T00:00:00+0100",
+    "2030-01-01T00:00:00",
+    "2030-01-01",
+    "2030-01-01T00:00:00+01",
+    "2030-01-01T00:00:00 Z",
+    "2030-01-01T00:00:00Z ",
+    "20300101T000000Z",
+    "\u0662\u0660\u0663\u0660-01-01T00:00:00Z",
+]
+
+
+@pytest.mark.parametrize("due_at", LOOSE_DATES)
+def test_a_due_at_that_is_not_strict_rfc_3339_is_422(
+    client: TestClient, auth_headers: Headers, due_at: str
+) -> None:
+    response = client.post(
+        "/api/tasks", json={"title": "x", "due_at": due_at}, headers=auth_headers
+    )
+
+    assert response.status_code == 422
+    assert response.json() == {
+        "detail": f"due_at: {NOT_RFC_3339}",
+        "code": "VALIDATION_ERROR",
+        "field": "due_at",
+        "errors": [{"field": "due_at", "message": NOT_RFC_3339}],
+    }
+
+
+@pytest.mark.parametrize(
+    ("due_at", "stored"),
+    [
+        ("2030-01-01T09:00:00Z", "2030-01-01T09:00:00Z"),
+        ("2030-01-01t09:00:00z", "2030-01-01T09:00:00Z"),
+        ("2030-01-01T10:00:00.5+01:00", "2030-01-01T09:00:00.500000Z"),
+        ("2030-01-01T09:00:00.1234567891-00:00", "2030-01-01T09:00:00.123456Z"),
+        ("0001-01-01T00:00:00Z", "0001-01-01T00:00:00Z"),
+    ],
+)
+def test_a_strict_rfc_3339_due_at_comes_back_in_utc_with_z(
+    client: TestClient, auth_headers: Headers, due_at: str, stored: str
+) -> None:
+    response = client.post(
+        "/api/tasks", json={"title": "x", "due_at": due_at}, headers=auth_headers
+    )
+
+    assert response.status_code == 201
+    assert response.json()["due_at"] == stored
 
 
 def test_a_trailing_slash_is_served_like_the_route_without_it(

@@ -189,7 +189,9 @@ def test_an_unknown_kid_within_the_cooldown_is_not_refetched(
     assert jwks_server.requests == 1
 
 
-@pytest.mark.parametrize("fault", ["status 500", "not JSON", "connection refused"])
+@pytest.mark.parametrize(
+    "fault", ["status 500", "not JSON", "nested 5000 deep", "connection refused"]
+)
 def test_an_unreachable_key_set_is_503_auth_unavailable(
     env: Env, jwks_server: KeySetServer, ed_key: Key, fault: str
 ) -> None:
@@ -198,6 +200,8 @@ def test_an_unreachable_key_set_is_503_auth_unavailable(
         jwks_server.status = 500
     elif fault == "not JSON":
         jwks_server.document = "<html>oops</html>"
+    elif fault == "nested 5000 deep":
+        jwks_server.document = '{"keys": ' + "[" * 5000 + "]" * 5000 + "}"
     else:
         url = "http://127.0.0.1:1"
     env(BETTER_AUTH_URL=url)

@@ -354,3 +354,124 @@ def test_location_and_link_carry_the_base_path(
     host = sample("apigw_rest_v1.json")["multiValueHeaders"]["Host"][-1]  # what Mangum reads
     link = f"<https://{host}/prod/api/tasks?limit=1&cursor="
     assert headers_of(listed)["link"][0].startswith(link)
+
+
+def validation_error(detail: str) -> dict[str, Any]:
+    return {
+        "detail": detail,
+        "code": "VALIDATION_ERROR",
+        "errors": [{"field": "", "message": detail}],
+    }
+
+
+@pytest.mark.parametrize("body", ["abc", "!!!!", "eyJ0aXRsZSI6IngifQ=x"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_body_that_is_not_base64_is_422_in_the_error_shape(
+    invoke: Invoke, auth: Headers, kind: str, body: str
+) -> None:
+    request = event(kind, "POST", "/api/tasks", headers=auth, body={"title": "x"}, base64=True)
+    request["body"] = body
+
+    response = invoke(request)
+
+    assert response["statusCode"] == 422
+    assert headers_of(response)["content-type"] == ["application/json"]
+    assert json_of(response) == validation_error("Request body is not valid base64")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_null_header_maps_are_no_headers(invoke: Invoke, kind: str) -> None:
+    request = event(kind, "GET", "/api/tasks")
+    for name in ("headers", "multiValueHeaders"):
+        if name in request:
+            request[name] = None
+
+    response = invoke(request)
+
+    assert response["statusCode"] == 401
+    assert json_of(response) == {
+        "detail": "Authentication required: send Authorization: Bearer <token>",
+        "code": "UNAUTHENTICATED",
+    }
+
+
+@pytest.mark.parametrize("kind", ["rest_v1", "http_v2", "alb"])
+def test_null_query_maps_are_no_query(invoke: Invoke, auth: Headers, kind: str) -> None:
+    request = event(kind, "GET", "/api/tasks", headers=auth)
+    for name in ("queryStringParameters", "multiValueQueryStringParameters", "rawQueryString"):
+        if name in request:
+            request[name] = None
+
+    response = invoke(request)
+
+    assert response["statusCode"] == 200
+
+
+@pytest.mark.parametrize(
+    ("kind", "part", "detail"),
+    [
+        ("rest_v1", "query", "Query string is not valid UTF-8 text"),
+        ("http_v2", "raw query", "Query string is not valid UTF-8 text"),
+        ("rest_v1", "header", "Request headers are not valid text"),
+        ("rest_v1", "path", "Request path is not valid UTF-8 text"),
+        ("http_v2", "path", "Request path is not valid UTF-8 text"),
+        ("http_v2", "body", "Request body is not valid UTF-8 text"),
+    ],
+)
+def test_a_lone_surrogate_in_the_event_is_422_in_the_error_shape(
+    invoke: Invoke, auth: Headers, kind: str, part: str, detail: str
+) -> None:
+    request = event(kind, "GET", "/api/tasks", headers=auth)
+    if part == "query":
+        request["queryStringParameters"] = {"q": "\ud800"}
+        request["multiValueQueryStringParameters"] = {"q": ["\ud800"]}
+    elif part == "raw query":
+        request["rawQueryString"] = "q=\ud800"
+    elif part == "header":
+        request["multiValueHeaders"]["X-Note"] = ["\udfff"]
+    elif part == "path" and kind == "rest_v1":
+        request["path"] = "/api/tasks/\ud800"
+    elif part == "path":
+        request["requestContext"]["http"]["path"] = "/api/tasks/\ud800"
+    else:
+        request.update(body='{"title": "\ud83d"}', isBase64Encoded=False)
+
+    response = invoke(request)
+
+    assert response["statusCode"] == 422
+    assert json_of(response) == validation_error(detail)
+
+
+@pytest.mark.parametrize("value", [None, 5, ["a", ["b"]], {"nested": "map"}])
+def test_a_header_value_that_is_not_a_string_is_422(
+    invoke: Invoke, auth: Headers, value: Any
+) -> None:
+    request = event("http_v2", "GET", "/api/tasks", headers=auth)
+    request["headers"]["x-note"] = value
+
+    response = invoke(request)
+
+    assert response["statusCode"] == 422
+    assert json_of(response) == validation_error("Request headers are not valid text")
+
+
+def without_method(kind: str) -> Event:
+    request = event(kind, "GET", "/api/health")
+    del request["requestContext" if kind == "http_v2" else "httpMethod"]
+    return request
+
+
+@pytest.mark.parametrize(
+    "request_event",
+    [
+        pytest.param(without_method("rest_v1"), id="REST v1 without httpMethod"),
+        pytest.param(without_method("http_v2"), id="HTTP API without requestContext"),
+        pytest.param({"source": "aws.events"}, id="not an HTTP event"),
+        pytest.param("GET /api/health", id="not an object"),
+    ],
+)
+def test_an_event_mangum_cannot_translate_is_a_bare_500(invoke: Invoke, request_event: Any) -> None:
+    response = invoke(request_event)
+
+    assert response["statusCode"] == 500
+    assert json_of(response) == {"detail": "Internal server error", "code": "INTERNAL_ERROR"}

@@ -76,6 +76,10 @@ def walk(client: TestClient, headers: Headers, limit: int, **params: Any) -> lis
     raise AssertionError("pagination did not end")
 
 
+def b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
 def cursor_of(value: Any) -> str:
     return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
 
@@ -289,6 +293,10 @@ def test_walking_every_page_yields_each_task_once(
         pytest.param("title", cursor_of(["title", "desc", "a", "1"]), id="text id"),
         pytest.param("title", cursor_of(["title", "desc", "a", 0]), id="id 0"),
         pytest.param("title", cursor_of(["title", "desc", "\ud800", 1]), id="lone surrogate"),
+        pytest.param("created_at", b64(b"[" * 1500), id="1500 brackets"),
+        pytest.param("created_at", b64(b"[" * 40 + b"]" * 40), id="40 levels"),
+        pytest.param("title", b64(b'["title", "desc", "a", ' + b"9" * 5000 + b"]"), id="huge id"),
+        pytest.param("title", b64(b'["title", "desc", "a", NaN]'), id="NaN id"),
     ],
 )
 def test_malformed_cursor_is_422_naming_cursor(
@@ -366,3 +374,25 @@ def test_another_users_tasks_never_appear(
     assert list_page(client, auth_headers) == [mine]
     assert titles(client, auth_headers, tag="shared", q="mine") == ["Mine"]
     assert [task["title"] for task in walk(client, auth_headers, 1)] == ["Mine"]
+
+
+@pytest.mark.parametrize("name", ["due_before", "due_after"])
+@pytest.mark.parametrize(
+    "value", ["0.5", "1700000000", "2030-01-01T00:00Z", "2030-01-01T00:00:00+0100"]
+)
+def test_a_date_query_that_is_not_strict_rfc_3339_is_422(
+    client: TestClient, auth_headers: Headers, name: str, value: str
+) -> None:
+    response = client.get("/api/tasks", params={name: value}, headers=auth_headers)
+
+    message = (
+        "must be an RFC 3339 date-time with seconds and a UTC offset (Z or +hh:mm), "
+        "such as 2030-01-01T09:00:00Z"
+    )
+    assert response.status_code == 422
+    assert response.json() == {
+        "detail": f"{name}: {message}",
+        "code": "VALIDATION_ERROR",
+        "field": name,
+        "errors": [{"field": name, "message": message}],
+    }

@@ -30,3 +30,27 @@ def test_every_operation_documents_its_errors_in_the_error_shape() -> None:
             for response in errors.values():
                 schema = response["content"]["application/json"]["schema"]
                 assert schema == {"$ref": "#/components/schemas/ErrorBody"}, (method, path)
+
+
+def test_the_body_schemas_state_the_limits_the_api_enforces() -> None:
+    schemas = create_app().openapi()["components"]["schemas"]
+    title = {"type": "string", "minLength": 1, "maxLength": 200, "pattern": r"\S"}
+    tag = {"type": "string", "minLength": 1, "maxLength": 30, "pattern": r"\S"}
+
+    for name in ("TaskCreate", "TaskPatch"):
+        fields = schemas[name]["properties"]
+        assert title.items() <= fields["title"].items(), name
+        assert fields["description"]["anyOf"][0] == {"type": "string", "maxLength": 1000}, name
+        assert fields["tags"]["maxItems"] == 10, name
+        assert tag.items() <= fields["tags"]["items"].items(), name
+        assert fields["due_at"]["anyOf"][0] == {"type": "string", "format": "date-time"}, name
+        assert schemas[name]["additionalProperties"] is False, name
+
+
+def test_the_tag_filter_states_the_limits_the_api_enforces() -> None:
+    operation = create_app().openapi()["paths"]["/api/tasks"]["get"]
+
+    tag = next(p for p in operation["parameters"] if p["name"] == "tag")["schema"]
+
+    assert tag["maxItems"] == 10
+    assert {"minLength": 1, "maxLength": 30, "pattern": r"\S"}.items() <= tag["items"].items()

@@ -20,6 +20,7 @@ DESCRIPTIONS = {
     403: "`{user_id}` in the path is not the caller",
     404: "No such task for this caller",
     413: "Body over 64 KiB",
+    415: "A `Content-Encoding` other than identity (bodies are never decompressed)",
     422: "Invalid input: `field` names it, `errors` lists every fault",
     500: "A bug: `INTERNAL_ERROR`, no detail",
     503: "Database or key set unavailable (`Retry-After`)",
@@ -31,11 +32,14 @@ MAX_BIGINT = 2**63 - 1
 
 
 def error_responses(*statuses: int, path_user: bool = False) -> dict[int | str, dict[str, object]]:
-    """OpenAPI entries for the errors a route can answer, all in the one error shape."""
+    """OpenAPI entries for the errors a route can answer, all in the one error shape.
+
+    Every route can answer 415 (the body check runs before routing) and 500.
+    """
     forbidden = (403,) if path_user else ()
     return {
         status: {"model": ErrorBody, "description": DESCRIPTIONS[status]}
-        for status in sorted((*statuses, *forbidden, 500))
+        for status in sorted((*statuses, *forbidden, 415, 500))
     }
 
 

@@ -1,6 +1,6 @@
 """The caller's live tasks: list, create, read, edit, complete, and delete into the trash."""
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from pydantic import AfterValidator
@@ -160,7 +160,9 @@ def router(prefix: str, *, path_user: bool = False) -> APIRouter:
     routes = callers_router(prefix, path_user=path_user)
     routes.get("", responses=collection)(list_tasks)
     routes.post("", status_code=status.HTTP_201_CREATED, responses=collection)(create_task)
-    not_modified = {304: {"description": "`If-None-Match` names the current ETag: no body"}}
+    not_modified: dict[int | str, dict[str, Any]] = {
+        304: {"description": "`If-None-Match` names the current ETag: no body"}
+    }
     routes.get(TASK, response_model=TaskOut, responses={**not_modified, **one})(read_task)
     routes.put(TASK, responses=one, name="replace_task")(edit_task)
     routes.patch(TASK, responses=one, name="patch_task")(edit_task)
