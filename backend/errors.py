@@ -9,6 +9,7 @@
     ├── PayloadTooLarge             413   PAYLOAD_TOO_LARGE
     ├── ValidationFailed            422   VALIDATION_ERROR
     ├── DatabaseUnavailable         503   DATABASE_UNAVAILABLE
+    ├── OutcomeUnknown              503   OUTCOME_UNKNOWN
     └── AuthUnavailable             503   AUTH_UNAVAILABLE
 
 Body: {"detail": str, "code": str, "field"?: str, "errors"?: [{"field", "message"}]}.
@@ -105,6 +106,18 @@ class DatabaseUnavailable(AppError):
     status_code = 503
     code = "DATABASE_UNAVAILABLE"
     detail = "The database is unavailable; retry shortly"
+    headers: ClassVar[dict[str, str] | None] = {"Retry-After": RETRY_AFTER_SECONDS}
+
+
+class OutcomeUnknown(AppError):
+    """Raise when a write's connection broke after the statement was sent."""
+
+    status_code = 503
+    code = "OUTCOME_UNKNOWN"
+    detail = (
+        "The database connection broke after the request was sent: it may have been applied; "
+        "retry with the same Idempotency-Key"
+    )
     headers: ClassVar[dict[str, str] | None] = {"Retry-After": RETRY_AFTER_SECONDS}
 
 
