@@ -2,9 +2,10 @@
 
 import os
 from functools import lru_cache
+from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import (
     AWSSecretsManagerSettingsSource,
     BaseSettings,
@@ -27,6 +28,7 @@ class Settings(BaseSettings):
     jwt_audience: str | None = None
     cors_origins: str | None = None
     app_secrets_arn: str | None = None
+    database_timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 5.0
 
     @classmethod
     def settings_customise_sources(
