@@ -25,6 +25,7 @@ from sqlalchemy.sql import Executable
 from backend.models import PRIORITIES, tasks
 from backend.pagination import Cursor, Order, Sort
 from backend.schemas import Priority, TaskOut
+from backend.statements import run
 
 Status = Literal["all", "pending", "completed"]
 
@@ -65,11 +66,10 @@ def stored(fields: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-def one_task(db: Engine, statement: Executable) -> TaskOut | None:
+def one_task(db: Engine, statement: Executable, *, write: bool = True) -> TaskOut | None:
     """Run a statement returning at most one task row, on a connection held only for it."""
-    with db.connect() as conn:
-        row = conn.execute(statement).mappings().one_or_none()
-    return to_task(row) if row else None
+    rows = run(db, statement, write=write)
+    return to_task(rows[0]) if rows else None
 
 
 def owned(user_id: str, task_id: int) -> ColumnElement[bool]:
@@ -81,12 +81,11 @@ def create_task(db: Engine, user_id: str, fields: dict[str, Any]) -> TaskOut:
     if values.get("completed"):
         values["completed_at"] = func.now()
     statement = insert(tasks).values(user_id=user_id, **values).returning(*tasks.c)
-    with db.connect() as conn:
-        return to_task(conn.execute(statement).mappings().one())
+    return to_task(run(db, statement, write=True)[0])
 
 
 def get_task(db: Engine, user_id: str, task_id: int) -> TaskOut | None:
-    return one_task(db, select(*tasks.c).where(owned(user_id, task_id)))
+    return one_task(db, select(*tasks.c).where(owned(user_id, task_id)), write=False)
 
 
 def update_task(db: Engine, user_id: str, task_id: int, fields: dict[str, Any]) -> TaskOut | None:
@@ -116,8 +115,7 @@ def write(db: Engine, user_id: str, task_id: int, values: dict[str, Any]) -> Tas
 
 def delete_task(db: Engine, user_id: str, task_id: int) -> bool:
     statement = delete(tasks).where(owned(user_id, task_id)).returning(tasks.c.id)
-    with db.connect() as conn:
-        return conn.execute(statement).one_or_none() is not None
+    return bool(run(db, statement, write=True))
 
 
 SORT_KEYS: dict[str, ColumnElement[Any]] = {
@@ -131,8 +129,7 @@ SORT_KEYS: dict[str, ColumnElement[Any]] = {
 
 def list_tasks(db: Engine, user_id: str, query: ListQuery) -> tuple[list[TaskOut], Cursor | None]:
     """One page of the caller's tasks and the cursor of the next, in one statement."""
-    with db.connect() as conn:
-        rows = conn.execute(list_statement(user_id, query)).mappings().all()
+    rows = run(db, list_statement(user_id, query), write=False)
     page = rows[: query.limit]
     next_cursor = None
     if len(rows) > query.limit:
