@@ -25,6 +25,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 
 log = logging.getLogger("backend")
@@ -259,6 +260,13 @@ def is_connection_error(exc: DBAPIError) -> bool:
     return isinstance(exc.orig, psycopg.OperationalError)
 
 
+async def handle_pool_timeout(_: Request, exc: Exception) -> JSONResponse:
+    """No pooled connection came free in time (outside statements.run): not a bug, a 503."""
+    log.error("database unavailable: no pooled connection came free in time")
+    error = DatabaseUnavailable()
+    return error_response(error.status_code, error.code, error.detail, headers=error.headers)
+
+
 async def handle_misconfiguration(_: Request, exc: Exception) -> JSONResponse:
     """A deployment without DATABASE_URL: say so in the log, not to the client."""
     log.error("%s", exc)
@@ -271,4 +279,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, handle_validation_error)
     app.add_exception_handler(HTTPException, handle_http_error)
     app.add_exception_handler(DBAPIError, handle_database_error)
+    app.add_exception_handler(PoolTimeout, handle_pool_timeout)
     app.add_exception_handler(DatabaseNotConfigured, handle_misconfiguration)
