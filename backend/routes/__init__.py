@@ -9,7 +9,7 @@ DESCRIPTIONS = {
     413: "Body over 64 KiB",
     422: "Invalid input: `field` names it, `errors` lists every fault",
     500: "A bug: `INTERNAL_ERROR`, no detail",
-    503: "Database or key set unavailable (`Retry-After`)",
+    503: "Database or key set unavailable, or a write's outcome unknown (`Retry-After`)",
 }
 
 
