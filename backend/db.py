@@ -133,10 +133,11 @@ def socket_bounds(timeout: float) -> dict[str, int]:
     """libpq's bounds on a silently dead peer: unacknowledged sends, and idle pooled sockets.
 
     A pooled socket whose peer vanished fails its keepalive probes within about 30 s
-    of idling, so the zero-round-trip check at checkout sees it and replaces it.
+    of idling, so the zero-round-trip check at checkout sees it and replaces it. The
+    floor spares a live peer on a lossy network: one retransmission takes 200 ms or more.
     """
     return {
-        "tcp_user_timeout": ceil(timeout * 1000),
+        "tcp_user_timeout": ceil(max(timeout, MIN_CONNECT_TIMEOUT) * 1000),
         "keepalives": 1,
         "keepalives_idle": 15,
         "keepalives_interval": 5,
