@@ -10,11 +10,12 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from httpx2 import Response
-from sqlalchemy import event, make_url
+from sqlalchemy import event, make_url, update
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from backend import db, queries
+from backend import db, queries, statements
 from backend.main import create_app
+from backend.models import tasks
 from tests.conftest import Env
 from tests.faults import FaultProxy
 
@@ -271,3 +272,10 @@ def test_health_checks_hold_one_connection_however_many_arrive(
     assert [response.status_code for response in answers] == [200] * 40
     assert signed_in.status_code == 200
     assert peak <= 2  # one health check and the signed-in request, never the whole pool
+
+
+def test_a_write_passed_as_a_read_is_refused_before_anything_is_sent(env: Env) -> None:
+    statement = update(tasks).values(title="x").where(tasks.c.id == 0)
+
+    with pytest.raises(ValueError, match="retrying it could apply it twice"):
+        statements.run(db.get_engine(), statement, write=False)
