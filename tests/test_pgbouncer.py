@@ -137,7 +137,7 @@ def test_a_statement_repeated_past_psycopgs_prepare_threshold_keeps_working(
         pooled_client.post("/api/tasks", json={"title": f"t{index}"}, headers=auth_headers)
     answers = []
 
-    with psycopg.connect(bouncer.url, autocommit=True) as other_instance:
+    with psycopg.connect(bouncer.url, autocommit=True, prepare_threshold=None) as other_instance:
         for _ in range(12):  # interleaved, so server connections change hands between requests
             answers.append(pooled_client.get("/api/tasks?limit=100", headers=auth_headers))
             other_instance.execute("SELECT 1")
