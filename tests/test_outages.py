@@ -18,6 +18,7 @@ from backend.main import create_app
 from backend.models import tasks
 from tests.conftest import Env
 from tests.faults import FaultProxy
+from tests.test_pgbouncer import running_bouncer
 
 Headers = dict[str, str]
 T = TypeVar("T")
@@ -198,6 +199,27 @@ def test_a_read_cut_after_it_was_sent_is_retried_once_on_a_fresh_connection(
     assert retried.status_code == 200
     assert [task["title"] for task in retried.json()["items"]] == ["x"]
     assert_503(twice, UNAVAILABLE)
+
+
+def test_a_database_stalled_behind_pgbouncer_is_503_at_the_deadline(
+    env: Env, proxy: FaultProxy, database_url: str, auth_headers: Headers
+) -> None:
+    behind_proxy = make_url(database_url).set(host="127.0.0.1", port=proxy.port, query={})
+    with running_bouncer(behind_proxy.render_as_string(hide_password=False)) as bouncer:
+        env(DATABASE_URL=bouncer.url, DATABASE_TIMEOUT_SECONDS=str(TIMEOUT))
+        client = TestClient(create_app())
+        assert client.get("/api/tasks", headers=auth_headers).status_code == 200
+        proxy.set("blackhole")  # PgBouncer answers the app; the database answers nobody
+
+        write = bounded(
+            lambda: client.post("/api/tasks", json={"title": "x"}, headers=auth_headers)
+        )
+        read = bounded(lambda: client.get("/api/tasks", headers=auth_headers))
+        health = bounded(lambda: client.get("/api/health/db"))
+
+    assert_503(write, UNKNOWN)
+    assert_503(read, UNAVAILABLE)
+    assert_503(health, UNAVAILABLE)
 
 
 def test_an_exhausted_pool_is_503_unavailable_not_500(

@@ -9,6 +9,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,6 +70,13 @@ def free_port() -> int:
 
 @pytest.fixture
 def bouncer(database_url: str) -> Iterator[Bouncer]:
+    with running_bouncer(database_url) as running:
+        yield running
+
+
+@contextmanager
+def running_bouncer(database_url: str) -> Iterator[Bouncer]:
+    """PgBouncer in transaction mode in front of `database_url`'s server, stopped afterwards."""
     if not os.path.exists(PGBOUNCER):
         if os.environ.get("CI") == "true":
             pytest.fail("pgbouncer is missing: .ci/run installs Debian's pgbouncer")
