@@ -81,7 +81,7 @@ class StartupDialect(PGDialect_psycopg):
 
     def connect(self, *cargs: Any, **cparams: Any) -> Any:
         """A BoundedConnection whose connect waits no longer than the deadline allows."""
-        timeout = cparams.pop("bounded_timeout")
+        timeout = cparams.pop("bounded_timeout", BoundedConnection.timeout)
         left = seconds_left(timeout)
         if left <= 0:
             raise psycopg.errors.ConnectionTimeout("no time left to connect")
