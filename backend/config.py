@@ -2,6 +2,7 @@
 
 import os
 from functools import lru_cache
+from typing import Annotated
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr
@@ -30,6 +31,7 @@ class Settings(BaseSettings):
     trash_retention_days: int = Field(default=30, ge=1, le=3650)
     rate_limit_per_minute: int = Field(default=600, ge=0)
     cron_secret: SecretStr | None = None
+    database_timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 5.0
 
     @classmethod
     def settings_customise_sources(

@@ -1,19 +1,72 @@
-"""The database engine: built on first use, kept for the warm instance, safe behind PgBouncer."""
+"""The database engine: built on first use, kept warm, safe behind PgBouncer, its waits bounded."""
 
 import select
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import lru_cache
+from math import ceil
+from time import monotonic
 from typing import Annotated, Any
 
+import psycopg
 from fastapi import Depends
+from psycopg.abc import PQGen
 from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.dialects import registry
 from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 from sqlalchemy.engine.interfaces import IsolationLevel
 from sqlalchemy.exc import DisconnectionError
-from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection, QueuePool
 
 from backend.config import get_settings, sqlalchemy_url
 from backend.errors import DatabaseNotConfigured
+
+POOL_SIZE = 5
+MIN_CONNECT_TIMEOUT = 2  # libpq and psycopg round a shorter connect_timeout up to 2 s
+
+DEADLINE: ContextVar[float | None] = ContextVar("database_deadline", default=None)
+
+
+@contextmanager
+def deadline(seconds: float) -> Iterator[None]:
+    """Every database wait inside shares one budget: the pool, the connect, the answer."""
+    token = DEADLINE.set(monotonic() + seconds)
+    try:
+        yield
+    finally:
+        DEADLINE.reset(token)
+
+
+def seconds_left(default: float) -> float:
+    """What is left of the current deadline; `default` outside one."""
+    end = DEADLINE.get()
+    return default if end is None else max(0.0, end - monotonic())
+
+
+class AnswerTimeout(psycopg.OperationalError):
+    """Raise when the server has not answered within the time left; the connection is closed."""
+
+
+class BoundedConnection(psycopg.Connection[Any]):
+    """A psycopg connection that waits for the server no longer than the deadline allows.
+
+    psycopg has no statement timeout of its own on the client, and a server-side
+    `statement_timeout` cannot be a session SET behind PgBouncer; neither helps when
+    the network, not the server, is stuck. Every round trip goes through `wait`.
+    """
+
+    timeout: float = 5.0  # outside a deadline (scripts, tests): each wait on its own
+
+    def wait(self, gen: PQGen[Any], interval: float = 0.1, timeout: float | None = None) -> Any:
+        if timeout is None:
+            timeout = seconds_left(self.timeout)
+        try:
+            return super().wait(gen, interval, timeout)
+        except psycopg.errors._WaitTimeout:
+            # The answer may still come: nothing else may ever read from this connection.
+            self.pgconn.finish()
+            raise AnswerTimeout("no answer from the database in time") from None
 
 
 class StartupDialect(PGDialect_psycopg):
@@ -25,6 +78,17 @@ class StartupDialect(PGDialect_psycopg):
     """
 
     supports_statement_cache = True
+
+    def connect(self, *cargs: Any, **cparams: Any) -> Any:
+        """A BoundedConnection whose connect waits no longer than the deadline allows."""
+        timeout = cparams.pop("bounded_timeout", BoundedConnection.timeout)
+        left = seconds_left(timeout)
+        if left <= 0:
+            raise psycopg.errors.ConnectionTimeout("no time left to connect")
+        cparams["connect_timeout"] = max(MIN_CONNECT_TIMEOUT, ceil(left))
+        connection = BoundedConnection.connect(*cargs, **cparams)
+        connection.timeout = timeout
+        return connection
 
     def _get_server_version_info(self, connection: Any) -> tuple[int, int]:
         version: int = connection.connection.dbapi_connection.info.server_version
@@ -44,17 +108,64 @@ class StartupDialect(PGDialect_psycopg):
 registry.register("postgresql.psycopg_startup", __name__, "StartupDialect")
 
 
-def engine_for(url: str, *, pool_size: int = 5) -> Engine:
-    """An engine whose single statements commit on their own: no BEGIN/COMMIT round trips."""
+class DeadlinePool(QueuePool):
+    """A QueuePool whose wait for a free connection is what is left of the deadline."""
+
+    _sqla_logger_namespace = "sqlalchemy.pool.impl.QueuePool"  # not under the app's logger
+    _default_timeout: float
+
+    @property
+    def _timeout(self) -> float:
+        return seconds_left(self._default_timeout)
+
+    @_timeout.setter
+    def _timeout(self, value: float) -> None:
+        self._default_timeout = value
+
+
+def timeout_of(engine: Engine) -> float:
+    """The engine's bound on each wait: DATABASE_TIMEOUT_SECONDS for the app's engine."""
+    assert isinstance(engine.pool, DeadlinePool), "an engine made by engine_for"
+    return engine.pool._default_timeout
+
+
+def socket_bounds(timeout: float) -> dict[str, int]:
+    """libpq's bounds on a silently dead peer: unacknowledged sends, and idle pooled sockets.
+
+    A pooled socket whose peer vanished fails its keepalive probes within about 30 s
+    of idling, so the zero-round-trip check at checkout sees it and replaces it. The
+    floor spares a live peer on a lossy network: one retransmission takes 200 ms or more.
+    """
+    return {
+        "tcp_user_timeout": ceil(max(timeout, MIN_CONNECT_TIMEOUT) * 1000),
+        "keepalives": 1,
+        "keepalives_idle": 15,
+        "keepalives_interval": 5,
+        "keepalives_count": 3,
+    }
+
+
+def engine_for(url: str, *, pool_size: int = POOL_SIZE, timeout: float = 5.0) -> Engine:
+    """An engine whose single statements commit on their own: no BEGIN/COMMIT round trips.
+
+    `timeout` bounds each wait (a free pooled connection, the connect, an answer); inside
+    `deadline()` they share what is left of it.
+    """
     engine = create_engine(
         make_url(sqlalchemy_url(url)).set(drivername="postgresql+psycopg_startup"),
         isolation_level="AUTOCOMMIT",
+        poolclass=DeadlinePool,
         pool_size=pool_size,
         max_overflow=0,
+        pool_timeout=timeout,
         pool_pre_ping=False,
         pool_reset_on_return=None,
         use_native_hstore=False,  # skips a type lookup in its own transaction at first connect
-        connect_args={"prepare_threshold": None, "connect_timeout": 5},
+        connect_args={
+            "prepare_threshold": None,
+            "bounded_timeout": timeout,
+            **socket_bounds(timeout),
+        },
     )
     event.listen(engine, "checkout", drop_if_closed_by_server)
     return engine
@@ -79,12 +190,13 @@ def drop_if_closed_by_server(
 
 @lru_cache(maxsize=1)
 def get_engine() -> Engine:
-    url = get_settings().database_url
-    if url is None:
+    settings = get_settings()
+    if settings.database_url is None:
         raise DatabaseNotConfigured(
             "DATABASE_URL is not set: point it at PostgreSQL (Neon's pooled URL in production)"
         )
-    return engine_for(url.get_secret_value())
+    url = settings.database_url.get_secret_value()
+    return engine_for(url, timeout=settings.database_timeout_seconds)
 
 
 async def database() -> Engine:

@@ -40,6 +40,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 
+from backend import statements
 from backend.errors import Conflict, IdempotencyKeyReused, RateLimited
 from backend.models import idempotency_keys, rate_limits
 
@@ -214,7 +215,7 @@ def rows_payload(op: CTE) -> ColumnElement[Any]:
     return select(aggregated).select_from(op).scalar_subquery()
 
 
-def run(db: Engine, statement: Select[Any]) -> list[RowMapping]:
+def run(db: Engine, statement: Select[Any], *, write: bool) -> Sequence[RowMapping]:
     """Run the call's statement; a duplicate that met the first request's key runs once more.
 
     The duplicate's statement fails only once the first has committed (a unique key waits
@@ -222,8 +223,7 @@ def run(db: Engine, statement: Select[Any]) -> list[RowMapping]:
     """
     for _ in range(2):
         try:
-            with db.connect() as conn:
-                return list(conn.execute(statement).mappings().all())
+            return statements.run(db, statement, write=write)
         except IntegrityError as error:
             if getattr(getattr(error.orig, "diag", None), "constraint_name", None) != IN_FLIGHT:
                 raise

@@ -14,6 +14,7 @@
     │   └── IdempotencyKeyReused    422   IDEMPOTENCY_KEY_REUSED
     ├── RateLimited                 429   RATE_LIMITED
     ├── DatabaseUnavailable         503   DATABASE_UNAVAILABLE
+    ├── OutcomeUnknown              503   OUTCOME_UNKNOWN
     └── AuthUnavailable             503   AUTH_UNAVAILABLE
 
 Body: {"detail": str, "code": str, "field"?: str, "errors"?: [{"field", "message"}]}.
@@ -29,6 +30,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute, iter_route_contexts
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 
 log = logging.getLogger("backend")
@@ -161,6 +163,18 @@ class DatabaseUnavailable(AppError):
     status_code = 503
     code = "DATABASE_UNAVAILABLE"
     detail = "The database is unavailable; retry shortly"
+    default_headers: ClassVar[dict[str, str]] = {"Retry-After": RETRY_AFTER_SECONDS}
+
+
+class OutcomeUnknown(AppError):
+    """Raise when a write's connection broke after the statement was sent."""
+
+    status_code = 503
+    code = "OUTCOME_UNKNOWN"
+    detail = (
+        "The database connection broke after the request was sent: it may have been applied; "
+        "retry with the same Idempotency-Key"
+    )
     default_headers: ClassVar[dict[str, str]] = {"Retry-After": RETRY_AFTER_SECONDS}
 
 
@@ -302,6 +316,13 @@ def is_connection_error(exc: DBAPIError) -> bool:
     return isinstance(exc.orig, psycopg.OperationalError)
 
 
+async def handle_pool_timeout(_: Request, exc: Exception) -> JSONResponse:
+    """No pooled connection came free in time (outside statements.run): not a bug, a 503."""
+    log.error("database unavailable: no pooled connection came free in time")
+    error = DatabaseUnavailable()
+    return error_response(error.status_code, error.code, error.detail, headers=error.headers)
+
+
 async def handle_misconfiguration(_: Request, exc: Exception) -> JSONResponse:
     """A deployment without DATABASE_URL: say so in the log, not to the client."""
     log.error("%s", exc)
@@ -314,4 +335,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, handle_validation_error)
     app.add_exception_handler(HTTPException, handle_http_error)
     app.add_exception_handler(DBAPIError, handle_database_error)
+    app.add_exception_handler(PoolTimeout, handle_pool_timeout)
     app.add_exception_handler(DatabaseNotConfigured, handle_misconfiguration)

@@ -42,7 +42,7 @@ def owned(user_id: str, task_id: int) -> ColumnElement[bool]:
 
 def read(db: Engine, envelope: Envelope, rows: Subquery) -> Outcome:
     """Run a read through the envelope; the rows are the operation's own (none: no row)."""
-    result = run(db, envelope.read(rows))
+    result = run(db, envelope.read(rows), write=False)
     return envelope.outcome(result[0], [row for row in result if row["id"] is not None])
 
 
@@ -146,5 +146,5 @@ def write(
 
 def write_outcome(db: Engine, envelope: Envelope, statement: Any) -> Outcome:
     """Run a write through the envelope: the rows are its JSON payload, live or replayed."""
-    row = run(db, statement)[0]
+    row = run(db, statement, write=True)[0]
     return envelope.outcome(row, row["_payload"])

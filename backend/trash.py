@@ -101,4 +101,4 @@ def purge_expired(db: Engine) -> int:
     old_keys = idempotency_keys.c.created_at <= func.now() - KEY_LIFETIME
     keys = delete(idempotency_keys).where(old_keys).returning(idempotency_keys.c.key).cte("keys")
     count = select(func.count()).select_from(gone).scalar_subquery()
-    return int(run(db, select(count.label("purged")).add_cte(keys))[0]["purged"])
+    return int(run(db, select(count.label("purged")).add_cte(keys), write=True)[0]["purged"])

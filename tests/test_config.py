@@ -15,6 +15,7 @@ from botocore.client import BaseClient
 from fastapi.testclient import TestClient
 from moto import mock_aws
 
+from backend import db
 from backend.config import get_settings, sqlalchemy_url
 from backend.main import create_app
 from tests.conftest import SECRET, Env, TokenFactory
@@ -274,3 +275,19 @@ def test_key_set_url_prefers_jwks_url_over_better_auth_url(
     env(JWKS_URL=jwks_url, BETTER_AUTH_URL=better_auth_url)
 
     assert get_settings().key_set_url == expected
+
+
+def test_database_timeout_defaults_to_5_seconds_and_reaches_the_engine(env: Env) -> None:
+    default = get_settings().database_timeout_seconds
+    env(DATABASE_TIMEOUT_SECONDS="0.75")
+
+    assert default == 5.0
+    assert db.timeout_of(db.get_engine()) == 0.75
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "61", "soon"])
+def test_a_database_timeout_that_bounds_nothing_is_refused(env: Env, value: str) -> None:
+    env(DATABASE_TIMEOUT_SECONDS=value)
+
+    with pytest.raises(ValueError, match="database_timeout_seconds"):
+        get_settings()

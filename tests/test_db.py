@@ -105,14 +105,14 @@ def test_a_cold_start_sends_nothing_before_the_first_statement(
     env: Env, auth_headers: Headers, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     tracer = Wire()
-    connect = psycopg.connect
+    connect: Any = vars(psycopg.Connection)["connect"]  # the engine's BoundedConnection's
 
-    def traced_connect(*args: Any, **kwargs: Any) -> Any:
-        connection = connect(*args, **kwargs)
+    def traced_connect(cls: type[psycopg.Connection[Any]], *args: Any, **kwargs: Any) -> Any:
+        connection = connect.__get__(None, cls)(*args, **kwargs)
         tracer.start(connection)
         return connection
 
-    monkeypatch.setattr(psycopg, "connect", traced_connect)
+    monkeypatch.setattr(psycopg.Connection, "connect", classmethod(traced_connect))
 
     response = TestClient(create_app()).get("/api/tasks", headers=auth_headers)
 

@@ -9,6 +9,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,6 +70,13 @@ def free_port() -> int:
 
 @pytest.fixture
 def bouncer(database_url: str) -> Iterator[Bouncer]:
+    with running_bouncer(database_url) as running:
+        yield running
+
+
+@contextmanager
+def running_bouncer(database_url: str) -> Iterator[Bouncer]:
+    """PgBouncer in transaction mode in front of `database_url`'s server, stopped afterwards."""
     if not os.path.exists(PGBOUNCER):
         if os.environ.get("CI") == "true":
             pytest.fail("pgbouncer is missing: .ci/run installs Debian's pgbouncer")
@@ -141,7 +149,7 @@ def test_a_statement_repeated_past_psycopgs_prepare_threshold_keeps_working(
         pooled_client.post("/api/tasks", json={"title": f"t{index}"}, headers=auth_headers)
     answers = []
 
-    with psycopg.connect(bouncer.url, autocommit=True) as other_instance:
+    with psycopg.connect(bouncer.url, autocommit=True, prepare_threshold=None) as other_instance:
         for _ in range(12):  # interleaved, so server connections change hands between requests
             answers.append(pooled_client.get("/api/tasks?limit=100", headers=auth_headers))
             other_instance.execute("SELECT 1")

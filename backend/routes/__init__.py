@@ -23,7 +23,7 @@ DESCRIPTIONS = {
     415: "A `Content-Encoding` other than identity (bodies are never decompressed)",
     422: "Invalid input: `field` names it, `errors` lists every fault",
     500: "A bug: `INTERNAL_ERROR`, no detail",
-    503: "Database or key set unavailable (`Retry-After`)",
+    503: "Database or key set unavailable, or a write's outcome unknown (`Retry-After`)",
 }
 
 ON_COLLECTION = (401, 413, 422, 503)

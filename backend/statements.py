@@ -1,0 +1,77 @@
+"""Running one statement within one deadline, and what a broken connection means for it."""
+
+import logging
+from collections.abc import Sequence
+
+import psycopg
+from sqlalchemy import Connection, Engine, RowMapping
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.sql import Executable
+
+from backend.db import AnswerTimeout, deadline, seconds_left, timeout_of
+from backend.errors import DatabaseUnavailable, OutcomeUnknown
+
+log = logging.getLogger("backend")
+
+
+class Broken(Exception):
+    """Raise when a connection failed once its statement was sent (it may have run)."""
+
+    def __init__(self, error: DBAPIError) -> None:
+        super().__init__(type(error.orig).__name__)
+        self.timed_out = isinstance(error.orig, AnswerTimeout)
+
+
+def run(engine: Engine, statement: Executable, *, write: bool) -> Sequence[RowMapping]:
+    """Run one statement on a connection held only for it; its rows as mappings.
+
+    Every wait (a free pooled connection, the connect, the answer, a retry) shares one
+    deadline: the engine's timeout, DATABASE_TIMEOUT_SECONDS. No connection in time is
+    DatabaseUnavailable: nothing was sent. A connection that fails once the statement
+    was sent is OutcomeUnknown for a write; a read is retried once on a fresh connection.
+    """
+    if not write and getattr(statement, "is_dml", False):
+        raise ValueError("an INSERT, UPDATE or DELETE is a write: retrying it could apply it twice")
+    with deadline(timeout_of(engine)):
+        try:
+            return attempt(engine, statement)
+        except Broken as broken:
+            if write:
+                log.error("database outcome unknown: %s after a write was sent", broken)
+                raise OutcomeUnknown() from None
+            if broken.timed_out:
+                log.error("database unavailable: no answer to a read in time")
+                raise DatabaseUnavailable() from None
+            log.warning("database read retried: %s", broken)
+        try:
+            return attempt(engine, statement)
+        except Broken as broken:
+            log.error("database unavailable: %s on a retried read", broken)
+            raise DatabaseUnavailable() from None
+
+
+def attempt(engine: Engine, statement: Executable) -> Sequence[RowMapping]:
+    with checkout(engine) as connection:
+        if seconds_left(0.0) <= 0:  # the wait for a connection took it all: send nothing
+            log.error("database unavailable: no time left once connected")
+            raise DatabaseUnavailable()
+        try:
+            return connection.execute(statement).mappings().all()
+        except DBAPIError as error:
+            if error.connection_invalidated:
+                raise Broken(error) from None
+            raise  # a statement the server refused: errors.handle_database_error decides
+
+
+def checkout(engine: Engine) -> Connection:
+    """A pooled or new connection within the deadline, else DatabaseUnavailable."""
+    try:
+        return engine.connect()
+    except PoolTimeout:
+        log.error("database unavailable: no pooled connection came free in time")
+    except DBAPIError as error:
+        if not isinstance(error.orig, psycopg.OperationalError):
+            raise
+        log.error("database unavailable: %s on connect", type(error.orig).__name__)
+    raise DatabaseUnavailable()
