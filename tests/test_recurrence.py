@@ -1,0 +1,311 @@
+"""Recurring tasks: the rule grammar and zone names, and what SQL computes from them."""
+
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import Connection, create_engine, text
+
+from backend.config import sqlalchemy_url
+from backend.recurrence import Recurrence, TimeZone, normalise_rule, zone_name
+
+
+@pytest.fixture(scope="module")
+def connection(database_url: str) -> Iterator[Connection]:
+    engine = create_engine(sqlalchemy_url(database_url))
+    with engine.connect() as connection:
+        yield connection
+    engine.dispose()
+
+
+def utc(value: str) -> datetime:
+    return datetime.fromisoformat(value).astimezone(UTC)
+
+
+def next_occurrence(connection: Connection, due_at: str, rule: str, tz: str | None) -> str | None:
+    found = connection.execute(
+        text("SELECT task_next_occurrence(:due_at, :rule, :tz)"),
+        {"due_at": utc(due_at), "rule": rule, "tz": tz},
+    ).scalar_one()
+    return None if found is None else found.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+@pytest.mark.parametrize(
+    ("given", "normalised"),
+    [
+        ("FREQ=DAILY", "FREQ=DAILY"),
+        ("freq=weekly;byday=mo", "FREQ=WEEKLY;BYDAY=MO"),
+        ("BYDAY=FR,MO;INTERVAL=2;FREQ=WEEKLY", "FREQ=WEEKLY;INTERVAL=2;BYDAY=MO,FR"),
+        ("FREQ=WEEKLY;BYDAY=SU,MO,MO", "FREQ=WEEKLY;BYDAY=MO,SU"),
+        ("FREQ=DAILY;INTERVAL=1", "FREQ=DAILY"),
+        ("FREQ=MONTHLY;INTERVAL=007", "FREQ=MONTHLY;INTERVAL=7"),
+        ("COUNT=3;Freq=Yearly", "FREQ=YEARLY;COUNT=3"),
+        ("until=20301231t235959z;freq=daily", "FREQ=DAILY;UNTIL=20301231T235959Z"),
+        ("FREQ=DAILY;INTERVAL=365;COUNT=1000", "FREQ=DAILY;INTERVAL=365;COUNT=1000"),
+    ],
+)
+def test_a_rule_is_normalised_to_uppercase_in_the_canonical_order(
+    given: str, normalised: str
+) -> None:
+    assert normalise_rule(given) == normalised
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ("", "must not be empty"),
+        ("   ", "must not be empty"),
+        ("every monday", "each part must be NAME=value, got 'EVERY MONDAY'"),
+        ("FREQ=DAILY;", "each part must be NAME=value, got ''"),
+        ("FREQ=", "each part must be NAME=value, got 'FREQ='"),
+        (
+            "RRULE:FREQ=DAILY",
+            "unknown part 'RRULE:FREQ'; the parts are FREQ, INTERVAL, BYDAY, COUNT, UNTIL",
+        ),
+        (
+            "FREQ=DAILY;WKST=SU",
+            "unknown part 'WKST'; the parts are FREQ, INTERVAL, BYDAY, COUNT, UNTIL",
+        ),
+        ("FREQ=HOURLY", "FREQ must be one of DAILY, WEEKLY, MONTHLY, YEARLY"),
+        ("INTERVAL=2", "FREQ must be one of DAILY, WEEKLY, MONTHLY, YEARLY"),
+        ("FREQ=DAILY;FREQ=WEEKLY", "FREQ is given more than once"),
+        ("FREQ=DAILY;COUNT=2;COUNT=3", "COUNT is given more than once"),
+        ("FREQ=MONTHLY;BYDAY=MO", "BYDAY is allowed only with FREQ=WEEKLY"),
+        ("FREQ=DAILY;BYDAY=MO", "BYDAY is allowed only with FREQ=WEEKLY"),
+        ("FREQ=WEEKLY;BYDAY=1MO", "BYDAY takes plain weekdays, not ordinals such as '1MO'"),
+        ("FREQ=WEEKLY;BYDAY=-1FR", "BYDAY takes plain weekdays, not ordinals such as '-1FR'"),
+        ("FREQ=WEEKLY;BYDAY=MO,XX", "BYDAY days must be among MO,TU,WE,TH,FR,SA,SU, got 'XX'"),
+        ("FREQ=WEEKLY;BYDAY=MO,", "BYDAY days must be among MO,TU,WE,TH,FR,SA,SU, got ''"),
+        ("FREQ=DAILY;COUNT=2;UNTIL=20301231T235959Z", "COUNT and UNTIL cannot be used together"),
+        ("FREQ=DAILY;COUNT=0", "COUNT must be a whole number from 1 to 1000"),
+        ("FREQ=DAILY;COUNT=1001", "COUNT must be a whole number from 1 to 1000"),
+        ("FREQ=DAILY;COUNT=-1", "COUNT must be a whole number from 1 to 1000"),
+        ("FREQ=DAILY;COUNT=1.5", "COUNT must be a whole number from 1 to 1000"),
+        ("FREQ=DAILY;INTERVAL=0", "INTERVAL must be a whole number from 1 to 365"),
+        ("FREQ=DAILY;INTERVAL=366", "INTERVAL must be a whole number from 1 to 365"),
+        ("FREQ=DAILY;INTERVAL=\u0662", "INTERVAL must be a whole number from 1 to 365"),
+        ("FREQ=DAILY;INTERVAL=99999999999", "INTERVAL must be a whole number from 1 to 365"),
+        *(
+            (
+                f"FREQ=DAILY;UNTIL={until}",
+                "UNTIL must be a UTC date-time in basic form, such as 20301231T235959Z",
+            )
+            for until in ("20301231", "20301231T235959", "2030-12-31T23:59:59Z", "20301231T2359Z")
+        ),
+        ("FREQ=DAILY;UNTIL=20301331T235959Z", "UNTIL is not a real date-time: '20301331T235959Z'"),
+        ("FREQ=DAILY;UNTIL=20300230T000000Z", "UNTIL is not a real date-time: '20300230T000000Z'"),
+        ("FREQ=DAILY;" + "X" * 200, "must be at most 200 characters"),
+    ],
+)
+def test_an_invalid_rule_is_refused_with_a_message_naming_the_fault(
+    given: str, message: str
+) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)) as raised:
+        normalise_rule(given)
+
+    assert str(raised.value) == message
+
+
+ZONE_MESSAGE = "must be an IANA time zone name such as Australia/Sydney (names are case-sensitive)"
+
+
+class Body(BaseModel):
+    recurrence: Recurrence
+    timezone: TimeZone
+
+
+def test_a_request_body_returns_the_rule_normalised_and_the_zone_as_given() -> None:
+    body = Body.model_validate({"recurrence": "byday=mo;freq=weekly", "timezone": "UTC"})
+
+    assert body.model_dump() == {"recurrence": "FREQ=WEEKLY;BYDAY=MO", "timezone": "UTC"}
+
+
+def test_a_request_body_with_an_invalid_rule_names_the_fault() -> None:
+    with pytest.raises(ValidationError) as raised:
+        Body.model_validate({"recurrence": "FREQ=HOURLY", "timezone": "UTC"})
+
+    [error] = raised.value.errors()
+    assert error["loc"] == ("recurrence",)
+    assert error["msg"] == "Value error, FREQ must be one of DAILY, WEEKLY, MONTHLY, YEARLY"
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["Australia/Sydney", "America/New_York", "America/Argentina/Buenos_Aires", "UTC", "Etc/GMT+5"],
+)
+def test_an_iana_zone_name_is_accepted_as_given(name: str) -> None:
+    assert zone_name(name) == name
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "",
+        "australia/sydney",
+        "Mars/Olympus_Mons",
+        "Australia/Sydney ",
+        "../../etc/passwd",
+        "/etc/localtime",
+        "localtime",
+        "posixrules",
+        "Factory",
+        "posix/Australia/Sydney",
+        "zone1970.tab",
+        "+10:00",
+        "UTC+10",
+    ],
+)
+def test_a_name_that_is_not_an_iana_zone_is_refused(name: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(ZONE_MESSAGE)) as raised:
+        zone_name(name)
+
+    assert str(raised.value) == ZONE_MESSAGE
+
+
+def test_a_zone_name_longer_than_the_column_allows_is_refused() -> None:
+    with pytest.raises(ValidationError):
+        Body.model_validate({"recurrence": "FREQ=DAILY", "timezone": "A" * 65})
+
+
+@pytest.mark.parametrize(
+    ("due_at", "rule", "expected"),
+    [
+        ("2026-12-01T09:00:00Z", "FREQ=DAILY", "2026-12-02T09:00:00Z"),
+        ("2026-12-31T09:00:00Z", "FREQ=DAILY;INTERVAL=3", "2027-01-03T09:00:00Z"),
+        ("2026-12-01T09:00:00Z", "FREQ=WEEKLY", "2026-12-08T09:00:00Z"),
+        ("2026-12-01T09:00:00Z", "FREQ=WEEKLY;INTERVAL=3", "2026-12-22T09:00:00Z"),
+        ("2026-11-30T09:00:00Z", "FREQ=WEEKLY;BYDAY=MO,WE,FR", "2026-12-02T09:00:00Z"),
+        ("2026-12-04T09:00:00Z", "FREQ=WEEKLY;BYDAY=MO,WE,FR", "2026-12-07T09:00:00Z"),
+        ("2026-12-02T09:00:00Z", "FREQ=WEEKLY;BYDAY=MO", "2026-12-07T09:00:00Z"),
+        ("2026-11-30T09:00:00Z", "FREQ=WEEKLY;INTERVAL=2;BYDAY=MO,FR", "2026-12-04T09:00:00Z"),
+        ("2026-12-04T09:00:00Z", "FREQ=WEEKLY;INTERVAL=2;BYDAY=MO,FR", "2026-12-14T09:00:00Z"),
+        ("2026-12-02T09:00:00Z", "FREQ=WEEKLY;INTERVAL=2;BYDAY=MO,FR", "2026-12-04T09:00:00Z"),
+        ("2026-12-06T09:00:00Z", "FREQ=WEEKLY;INTERVAL=2;BYDAY=MO,FR", "2026-12-14T09:00:00Z"),
+        ("2026-12-01T09:00:00Z", "FREQ=WEEKLY;BYDAY=TU", "2026-12-08T09:00:00Z"),
+        ("2026-01-15T09:00:00Z", "FREQ=MONTHLY", "2026-02-15T09:00:00Z"),
+        ("2026-01-31T09:00:00Z", "FREQ=MONTHLY", "2026-03-31T09:00:00Z"),
+        ("2026-03-31T09:00:00Z", "FREQ=MONTHLY", "2026-05-31T09:00:00Z"),
+        ("2026-08-31T09:00:00Z", "FREQ=MONTHLY", "2026-10-31T09:00:00Z"),
+        ("2026-01-30T09:00:00Z", "FREQ=MONTHLY", "2026-03-30T09:00:00Z"),
+        ("2028-01-29T09:00:00Z", "FREQ=MONTHLY", "2028-02-29T09:00:00Z"),
+        ("2026-01-29T09:00:00Z", "FREQ=MONTHLY", "2026-03-29T09:00:00Z"),
+        ("2026-01-31T09:00:00Z", "FREQ=MONTHLY;INTERVAL=2", "2026-03-31T09:00:00Z"),
+        ("2026-08-31T09:00:00Z", "FREQ=MONTHLY;INTERVAL=3", "2027-05-31T09:00:00Z"),
+        ("2026-11-15T09:00:00Z", "FREQ=MONTHLY;INTERVAL=2", "2027-01-15T09:00:00Z"),
+        ("2026-06-01T09:00:00Z", "FREQ=YEARLY", "2027-06-01T09:00:00Z"),
+        ("2024-02-29T09:00:00Z", "FREQ=YEARLY", "2028-02-29T09:00:00Z"),
+        ("2096-02-29T09:00:00Z", "FREQ=YEARLY", "2104-02-29T09:00:00Z"),
+        ("2024-02-29T09:00:00Z", "FREQ=YEARLY;INTERVAL=3", "2036-02-29T09:00:00Z"),
+        ("2026-06-01T09:00:00Z", "FREQ=YEARLY;INTERVAL=10", "2036-06-01T09:00:00Z"),
+        ("2026-12-01T09:00:00.123456Z", "FREQ=DAILY", "2026-12-02T09:00:00.123456Z"),
+    ],
+)
+def test_each_rule_form_moves_to_its_next_occurrence_in_utc(
+    connection: Connection, due_at: str, rule: str, expected: str
+) -> None:
+    assert next_occurrence(connection, due_at, rule, None) == expected
+    assert next_occurrence(connection, due_at, rule, "UTC") == expected
+
+
+@pytest.mark.parametrize(
+    ("due_at", "rule", "expected"),
+    [
+        ("2026-12-01T09:00:00Z", "FREQ=DAILY;COUNT=3", "2026-12-02T09:00:00Z"),
+        ("2026-12-01T09:00:00Z", "FREQ=DAILY;COUNT=2", "2026-12-02T09:00:00Z"),
+        ("2026-12-01T09:00:00Z", "FREQ=DAILY;COUNT=1", None),
+        ("2026-12-01T09:00:00Z", "FREQ=DAILY;UNTIL=20261202T090000Z", "2026-12-02T09:00:00Z"),
+        ("2026-12-01T09:00:00Z", "FREQ=DAILY;UNTIL=20261202T085959Z", None),
+        ("2026-12-01T09:00:00Z", "FREQ=DAILY;UNTIL=20261201T090000Z", None),
+        ("2026-12-01T09:00:00Z", "FREQ=DAILY;UNTIL=20200101T000000Z", None),
+        ("2026-01-31T09:00:00Z", "FREQ=MONTHLY;UNTIL=20260301T000000Z", None),
+        ("9999-12-31T09:00:00Z", "FREQ=DAILY", None),
+        ("9999-06-30T09:00:00Z", "FREQ=MONTHLY;INTERVAL=12", None),
+        ("9996-02-29T09:00:00Z", "FREQ=YEARLY", None),
+        ("9999-12-30T09:00:00Z", "FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR,SA,SU", "9999-12-31T09:00:00Z"),
+    ],
+)
+def test_count_until_and_year_9999_end_the_occurrences(
+    connection: Connection, due_at: str, rule: str, expected: str | None
+) -> None:
+    assert next_occurrence(connection, due_at, rule, None) == expected
+
+
+@pytest.mark.parametrize(
+    ("due_at", "rule", "tz", "expected"),
+    [
+        # Monday 09:00 in Sydney is Sunday 23:00 UTC (AEST) or 22:00 UTC (AEDT).
+        (
+            "2026-03-29T22:00:00Z",
+            "FREQ=WEEKLY;BYDAY=MO",
+            "Australia/Sydney",
+            "2026-04-05T23:00:00Z",
+        ),
+        (
+            "2026-04-05T23:00:00Z",
+            "FREQ=WEEKLY;BYDAY=MO",
+            "Australia/Sydney",
+            "2026-04-12T23:00:00Z",
+        ),
+        (
+            "2026-09-27T23:00:00Z",
+            "FREQ=WEEKLY;BYDAY=MO",
+            "Australia/Sydney",
+            "2026-10-04T22:00:00Z",
+        ),
+        ("2026-09-27T23:00:00Z", "FREQ=WEEKLY", "Australia/Sydney", "2026-10-04T22:00:00Z"),
+        ("2026-09-27T23:00:00Z", "FREQ=WEEKLY;BYDAY=MO", None, "2026-09-28T23:00:00Z"),
+        ("2026-04-05T23:00:00Z", "FREQ=WEEKLY;BYDAY=MO", None, "2026-04-06T23:00:00Z"),
+        ("2026-01-30T22:00:00Z", "FREQ=MONTHLY", "Australia/Sydney", "2026-03-30T22:00:00Z"),
+        ("2026-03-30T22:00:00Z", "FREQ=MONTHLY", "Australia/Sydney", "2026-05-30T23:00:00Z"),
+        # 09:00 in New York: EST is UTC-5, EDT UTC-4.
+        ("2026-03-07T14:00:00Z", "FREQ=DAILY", "America/New_York", "2026-03-08T13:00:00Z"),
+        ("2026-10-31T13:00:00Z", "FREQ=DAILY", "America/New_York", "2026-11-01T14:00:00Z"),
+        (
+            "2026-03-02T14:00:00Z",
+            "FREQ=WEEKLY;BYDAY=MO,FR",
+            "America/New_York",
+            "2026-03-06T14:00:00Z",
+        ),
+        (
+            "2026-03-06T14:00:00Z",
+            "FREQ=WEEKLY;BYDAY=MO,FR",
+            "America/New_York",
+            "2026-03-09T13:00:00Z",
+        ),
+        # 02:30 does not exist on 8 March in New York: the offset before the gap applies.
+        ("2026-03-07T07:30:00Z", "FREQ=DAILY", "America/New_York", "2026-03-08T07:30:00Z"),
+        # 01:30 happens twice on 1 November: the first (EDT) is the occurrence.
+        ("2026-10-31T05:30:00Z", "FREQ=DAILY", "America/New_York", "2026-11-01T05:30:00Z"),
+        ("2026-11-01T05:30:00Z", "FREQ=DAILY", "America/New_York", "2026-11-02T06:30:00Z"),
+        ("2026-11-01T06:30:00Z", "FREQ=DAILY", "America/New_York", "2026-11-02T06:30:00Z"),
+        ("2025-12-31T23:00:00Z", "FREQ=YEARLY", "Europe/London", "2026-12-31T23:00:00Z"),
+        ("2026-06-30T23:00:00Z", "FREQ=YEARLY", "Europe/London", "2027-06-30T23:00:00Z"),
+    ],
+)
+def test_a_rule_keeps_its_local_wall_clock_time_across_daylight_saving(
+    connection: Connection, due_at: str, rule: str, tz: str | None, expected: str
+) -> None:
+    assert next_occurrence(connection, due_at, rule, tz) == expected
+
+
+@pytest.mark.parametrize(
+    ("rule", "expected"),
+    [
+        ("FREQ=DAILY;COUNT=3", "FREQ=DAILY;COUNT=2"),
+        (
+            "FREQ=WEEKLY;INTERVAL=2;BYDAY=MO,FR;COUNT=1000",
+            "FREQ=WEEKLY;INTERVAL=2;BYDAY=MO,FR;COUNT=999",
+        ),
+        ("FREQ=DAILY;COUNT=10", "FREQ=DAILY;COUNT=9"),
+        ("FREQ=DAILY", "FREQ=DAILY"),
+        ("FREQ=DAILY;UNTIL=20301231T235959Z", "FREQ=DAILY;UNTIL=20301231T235959Z"),
+    ],
+)
+def test_advancing_a_rule_uses_up_one_of_its_count(
+    connection: Connection, rule: str, expected: str
+) -> None:
+    advanced = connection.execute(text("SELECT task_rule_advanced(:rule)"), {"rule": rule})
+
+    assert advanced.scalar_one() == expected
