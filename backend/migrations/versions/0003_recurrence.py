@@ -26,16 +26,22 @@ RECURRENCE_SHAPE = (  # models.RECURRENCE_SHAPE when this was written
 
 LOCAL_INSTANT = """
 CREATE FUNCTION task_local_instant(local timestamp, zone text) RETURNS timestamptz
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
-    -- The instant a wall-clock time names in a zone, as RFC 5545 reads it: a time in a
-    -- gap takes the offset before the gap (PostgreSQL does that); a time that occurs twice
-    -- is the first of the two (PostgreSQL takes the second, so try the earlier offset).
-    SELECT CASE WHEN earlier < later AND earlier AT TIME ZONE zone = local
-                THEN earlier ELSE later END
-    FROM (SELECT later, (local - ((later - interval '24 hours') AT TIME ZONE zone
-                                  - (later - interval '24 hours') AT TIME ZONE 'UTC'))
-                        AT TIME ZONE 'UTC' AS earlier
-          FROM (SELECT local AT TIME ZONE zone AS later) AS interpreted) AS candidates
+LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $$
+-- The instant a wall-clock time names in a zone, as RFC 5545 reads it: a time in a gap
+-- takes the offset before the gap (PostgreSQL does that); a time that occurs twice is the
+-- first of the two (PostgreSQL takes the second, so try the offset of a day before).
+-- PL/pgSQL rather than SQL: called from PL/pgSQL, it runs about five times faster.
+DECLARE
+    later timestamptz := local AT TIME ZONE zone;
+    before timestamptz := later - interval '24 hours';
+    earlier timestamptz := (local - (before AT TIME ZONE zone - before AT TIME ZONE 'UTC'))
+                           AT TIME ZONE 'UTC';
+BEGIN
+    IF earlier < later AND earlier AT TIME ZONE zone = local THEN
+        RETURN earlier;
+    END IF;
+    RETURN later;
+END
 $$
 """
 
@@ -94,6 +100,7 @@ DECLARE
     zone text := coalesce(tz, 'UTC');
     freq text := substring(rule FROM '^FREQ=([A-Z]+)');
     step int := coalesce(substring(rule FROM ';INTERVAL=([0-9]+)')::int, 1);
+    byday text := substring(rule FROM ';BYDAY=([A-Z,]+)');
     start timestamp;
     days int[];
     until_at timestamptz;
@@ -104,13 +111,18 @@ BEGIN
         RETURN NULL;
     END IF;
     start := due_at AT TIME ZONE zone;
-    days := (SELECT array_agg(DISTINCT array_position(
-                 ARRAY['MO', 'TU', 'WE', 'TH', 'FR', 'SA', 'SU'], day))
-             FROM unnest(string_to_array(substring(rule FROM ';BYDAY=([A-Z,]+)'), ',')) AS day);
+    IF byday IS NOT NULL THEN  -- the weekdays' ISO numbers, in week order
+        days := '{}';
+        FOR d IN 1..7 LOOP
+            IF position((ARRAY['MO', 'TU', 'WE', 'TH', 'FR', 'SA', 'SU'])[d] IN byday) > 0 THEN
+                days := days || d;
+            END IF;
+        END LOOP;
+    END IF;
     until_at := substring(rule FROM ';UNTIL=([0-9]{8}T[0-9]{6})Z')::timestamp AT TIME ZONE 'UTC';
     FOR k IN 0..2000 LOOP
         local := task_candidate(freq, step, days, start, k);
-        CONTINUE WHEN local IS NULL OR local < start;
+        CONTINUE WHEN local IS NULL OR local <= start;  -- `start` itself is `due_at`
         EXIT WHEN NOT isfinite(local);
         instant := task_local_instant(local, zone);
         CONTINUE WHEN instant <= due_at;
