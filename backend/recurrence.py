@@ -56,6 +56,8 @@ def split_parts(text: str) -> dict[str, str]:
         raise ValueError("must not be empty")
     if len(text) > MAX_RULE_LENGTH:
         raise ValueError(f"must be at most {MAX_RULE_LENGTH} characters")
+    if not text.isascii():  # else a dotless i (U+0131) would uppercase to I
+        raise ValueError("must be ASCII text")
     parts: dict[str, str] = {}
     for part in text.upper().split(";"):
         name, equals, value = part.partition("=")

@@ -85,7 +85,7 @@ def test_a_rule_is_normalised_to_uppercase_in_the_canonical_order(
         ("FREQ=DAILY;COUNT=1.5", "COUNT must be a whole number from 1 to 1000"),
         ("FREQ=DAILY;INTERVAL=0", "INTERVAL must be a whole number from 1 to 365"),
         ("FREQ=DAILY;INTERVAL=366", "INTERVAL must be a whole number from 1 to 365"),
-        ("FREQ=DAILY;INTERVAL=\u0662", "INTERVAL must be a whole number from 1 to 365"),
+        ("FREQ=DAILY;INTERVAL=\u0662", "must be ASCII text"),
         ("FREQ=DAILY;INTERVAL=99999999999", "INTERVAL must be a whole number from 1 to 365"),
         *(
             (
@@ -97,6 +97,7 @@ def test_a_rule_is_normalised_to_uppercase_in_the_canonical_order(
         ("FREQ=DAILY;UNTIL=20301331T235959Z", "UNTIL is not a real date-time: '20301331T235959Z'"),
         ("FREQ=DAILY;UNTIL=20300230T000000Z", "UNTIL is not a real date-time: '20300230T000000Z'"),
         ("FREQ=DAILY;" + "X" * 200, "must be at most 200 characters"),
+        ("FREQ=DA\u0131LY", "must be ASCII text"),
     ],
 )
 def test_an_invalid_rule_is_refused_with_a_message_naming_the_fault(
