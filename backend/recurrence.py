@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, StringConstraints, WithJsonSchema
-from sqlalchemy import ColumnElement, and_, case, func, select, tuple_
+from sqlalchemy import ColumnElement, ScalarSelect, Tuple, and_, case, func, select, tuple_
 
 from backend.models import tasks
 
@@ -163,12 +163,13 @@ def completion_values(
     due_at: Any = tasks.c.due_at,
     recurrence: Any = tasks.c.recurrence,
     timezone: Any = tasks.c.timezone,
-) -> dict[Any, Any]:
+) -> dict[Tuple, ScalarSelect[Any]]:
     """UPDATE values that set `completed` and advance a recurring task instead of completing it.
 
-    `completed` is the value the request asks for (`~tasks.c.completed` for a toggle);
-    `due_at`, `recurrence` and `timezone` are the values the task has after the request's
-    other fields apply (the columns when the body leaves them alone). The result sets
+    `completed` is the value the request asks for (`~tasks.c.completed` for a toggle,
+    `true()`/`false()` for a body's `completed`); `due_at`, `recurrence` and `timezone` are
+    the values the task has after the request's other fields apply: the columns when the
+    body leaves them alone, else the body's values (plain or `bindparam`). The result sets
     `(due_at, recurrence, completed, completed_at)` from one sub-select, so the next
     occurrence is computed once per row; the caller must not set those columns itself.
     """
