@@ -193,3 +193,19 @@ def test_rules_around_every_daylight_saving_transition_agree_with_dateutil(
 
     assert len(cases) > 2000
     assert disagreements == []
+
+
+@pytest.mark.parametrize("session_zone", ["Pacific/Chatham", "America/St_Johns", "Asia/Kathmandu"])
+def test_the_answer_does_not_depend_on_the_session_time_zone(
+    connection: psycopg.Connection, session_zone: str
+) -> None:
+    rng = random.Random(1582)
+    cases = [random_case(rng) for _ in range(500)]
+    cases += [with_until(rng, case) for case in cases[:100]]
+    in_utc = computed(connection, cases)
+
+    connection.execute("SELECT set_config('TimeZone', %s, true)", (session_zone,))
+    in_session_zone = computed(connection, cases)
+    connection.rollback()
+
+    assert in_session_zone == in_utc
