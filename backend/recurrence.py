@@ -26,6 +26,16 @@ ZONE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*")
 NOT_ZONES = {"localtime", "posixrules", "Factory"}
 """Files in a zone directory that name no place; PostgreSQL need not know them."""
 
+CONSTRAINT_FIELDS = {
+    "recurrence_due_at": "recurrence",
+    "recurrence_shape": "recurrence",
+    "timezone_length": "timezone",
+}
+"""The body field to name in a 422 when a write fails one of these table checks.
+
+`recurrence_due_at` is the one a valid body can reach (`PATCH {"due_at": null}` on a
+recurring task: only the statement sees the stored rule); the others guard the SQL."""
+
 
 @dataclass(frozen=True)
 class Rule:

@@ -24,7 +24,7 @@ from backend.config import sqlalchemy_url
 from backend.local import with_database
 from backend.migrations import alembic_config, upgrade
 from backend.models import tasks
-from backend.recurrence import completion_values
+from backend.recurrence import CONSTRAINT_FIELDS, completion_values
 
 SYDNEY_MONDAY = datetime(2026, 3, 29, 22, tzinfo=UTC)  # 09:00 on Monday 30 March, AEDT
 
@@ -197,6 +197,7 @@ def test_the_table_refuses_a_rule_sql_could_not_evaluate(
 
     assert raised.value.orig is not None
     assert raised.value.orig.diag.constraint_name == constraint  # type: ignore[attr-defined]
+    assert constraint in CONSTRAINT_FIELDS
 
 
 def test_clearing_due_at_of_a_recurring_task_is_refused_by_the_table(
