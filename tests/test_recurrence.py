@@ -310,3 +310,15 @@ def test_advancing_a_rule_uses_up_one_of_its_count(
     advanced = connection.execute(text("SELECT task_rule_advanced(:rule)"), {"rule": rule})
 
     assert advanced.scalar_one() == expected
+
+
+@pytest.mark.parametrize("due_at", ["0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999999Z"])
+@pytest.mark.parametrize("tz", ["America/New_York", "Pacific/Kiritimati", "Pacific/Apia", None])
+def test_every_rule_answers_at_the_ends_of_the_calendar_without_an_error(
+    connection: Connection, due_at: str, tz: str | None
+) -> None:
+    rules = ["FREQ=DAILY", "FREQ=WEEKLY;BYDAY=SU", "FREQ=MONTHLY;INTERVAL=365", "FREQ=YEARLY"]
+
+    found = [next_occurrence(connection, due_at, rule, tz) for rule in rules]
+
+    assert all(value is None or utc(value) > utc(due_at) for value in found)

@@ -48,45 +48,34 @@ $$
 CANDIDATE = """
 CREATE FUNCTION task_candidate(freq text, step int, days int[], start timestamp, k int)
 RETURNS timestamp LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
--- The k-th wall-clock time the rule generates from `start` (k = 0 may be `start` itself),
--- or NULL when that date does not exist (it is skipped, never clamped); past year 9999,
--- infinity.
+-- The k-th wall-clock time the rule generates from `start` (k = 0 may be `start` itself);
+-- NULL when that date does not exist (skipped, never clamped); past year 9999, infinity.
 DECLARE
-    day int := extract(day FROM start);
-    months int;
-    year int;
+    candidate timestamp;
 BEGIN
     IF freq = 'DAILY' THEN
-        RETURN start + make_interval(days => k * step);
+        candidate := start + make_interval(days => k * step);
     ELSIF freq = 'WEEKLY' AND days IS NULL THEN
-        RETURN start + make_interval(days => 7 * k * step);
-    ELSIF freq = 'WEEKLY' THEN
-        RETURN date_trunc('week', start) + (start - date_trunc('day', start))
+        candidate := start + make_interval(days => 7 * k * step);
+    ELSIF freq = 'WEEKLY' THEN  -- weeks start on Monday; `days` are ISO weekday numbers
+        candidate := date_trunc('week', start) + (start - date_trunc('day', start))
             + make_interval(days => 7 * step * (k / cardinality(days))
                                     + days[k % cardinality(days) + 1] - 1);
     ELSIF freq = 'MONTHLY' THEN
-        months := extract(year FROM start)::int * 12 + extract(month FROM start)::int - 1
-                  + k * step;
-        year := months / 12;
-        IF year > 9999 THEN
-            RETURN 'infinity';
-        ELSIF day > extract(day FROM make_date(year, months % 12 + 1, 1)
-                              + interval '1 month - 1 day') THEN
-            RETURN NULL;
-        END IF;
-        RETURN start + make_interval(months => k * step);
+        candidate := start + make_interval(months => k * step);
     ELSIF freq = 'YEARLY' THEN
-        year := extract(year FROM start)::int + k * step;
-        IF year > 9999 THEN
-            RETURN 'infinity';
-        ELSIF extract(month FROM start) = 2 AND day = 29
-           AND NOT (year % 4 = 0 AND (year % 100 <> 0 OR year % 400 = 0)) THEN
-            RETURN NULL;
-        END IF;
-        RETURN start + make_interval(years => k * step);
+        candidate := start + make_interval(years => k * step);
+    ELSE
+        RAISE EXCEPTION 'unknown recurrence frequency: %', freq
+            USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    RAISE EXCEPTION 'unknown recurrence frequency: %', freq
-        USING ERRCODE = 'invalid_parameter_value';
+    IF extract(year FROM candidate) > 9999 THEN
+        RETURN 'infinity';
+    ELSIF extract(day FROM candidate) <> extract(day FROM start) AND freq IN ('MONTHLY', 'YEARLY')
+    THEN
+        RETURN NULL;  -- PostgreSQL clamped the 31st to the 30th, 29 February to the 28th
+    END IF;
+    RETURN candidate;
 END
 $$
 """
