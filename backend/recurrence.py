@@ -25,6 +25,9 @@ ORDINAL = re.compile(r"[+-]?[0-9]+[A-Z]{2}")
 ZONE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*")
 NOT_ZONES = {"localtime", "posixrules", "Factory"}
 """Files in a zone directory that name no place; PostgreSQL need not know them."""
+ABBREVIATIONS = {"CET", "EET", "MET", "WET"}
+"""Zones with daylight saving that PostgreSQL's `AT TIME ZONE` reads as fixed-offset
+abbreviations (its `Default` set) instead: the rule would run on the wrong clock."""
 
 CONSTRAINT_FIELDS = {
     "recurrence_due_at": "recurrence",
@@ -137,6 +140,8 @@ def zone_name(value: str) -> str:
         raise ValueError(message)
     if value.startswith(("posix/", "right/")):
         raise ValueError(message)
+    if value in ABBREVIATIONS:
+        raise ValueError(f"{value} is read as a fixed offset: use a city's zone, e.g. Europe/Paris")
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError, OSError):

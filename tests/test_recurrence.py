@@ -165,6 +165,14 @@ def test_a_name_that_is_not_an_iana_zone_is_refused(name: str) -> None:
     assert str(raised.value) == ZONE_MESSAGE
 
 
+@pytest.mark.parametrize("name", ["CET", "EET", "MET", "WET"])
+def test_a_zone_the_database_reads_as_a_fixed_offset_is_refused(name: str) -> None:
+    message = f"{name} is read as a fixed offset: use a city's zone, e.g. Europe/Paris"
+
+    with pytest.raises(ValueError, match=re.escape(message)):
+        zone_name(name)
+
+
 def test_a_zone_name_longer_than_the_column_allows_is_refused() -> None:
     with pytest.raises(ValidationError):
         Body.model_validate({"recurrence": "FREQ=DAILY", "timezone": "A" * 65})

@@ -12,13 +12,13 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, available_timezones
 
 import psycopg
 import pytest
 from dateutil import rrule
 
-from backend.recurrence import FREQUENCIES, WEEKDAYS, Rule
+from backend.recurrence import FREQUENCIES, WEEKDAYS, Rule, zone_name
 
 ZONES = (
     "UTC",
@@ -209,3 +209,48 @@ def test_the_answer_does_not_depend_on_the_session_time_zone(
     connection.rollback()
 
     assert in_session_zone == in_utc
+
+
+def accepted_zones() -> list[str]:
+    """Every zone name `recurrence.TimeZone` accepts on this machine."""
+    names = []
+    for name in sorted(available_timezones()):
+        try:
+            names.append(zone_name(name))
+        except ValueError:
+            continue
+    return names
+
+
+def test_every_accepted_zone_agrees_with_dateutil(connection: psycopg.Connection) -> None:
+    rng = random.Random(2026)
+    cases = [replace(random_case(rng), zone=zone) for zone in accepted_zones() for _ in range(4)]
+
+    disagreements = [
+        (case, got, want)
+        for case, got in zip(cases, computed(connection, cases), strict=True)
+        if got != (want := expected(case))
+    ]
+
+    assert len(cases) > 1000
+    assert disagreements == []
+
+
+def test_an_accepted_zone_postgresql_reads_as_an_abbreviation_has_one_fixed_offset(
+    connection: psycopg.Connection,
+) -> None:
+    rows = connection.execute("SELECT upper(abbrev), utc_offset FROM pg_timezone_abbrevs")
+    abbreviations: dict[str, timedelta] = dict(rows.fetchall())
+    winter, summer = datetime(2026, 1, 15, tzinfo=UTC), datetime(2026, 7, 15, tzinfo=UTC)
+
+    clashes = {
+        name: (
+            winter.astimezone(ZoneInfo(name)).utcoffset(),
+            summer.astimezone(ZoneInfo(name)).utcoffset(),
+        )
+        for name in accepted_zones()
+        if name.upper() in abbreviations
+    }
+
+    assert clashes
+    assert {name: (abbreviations[name.upper()],) * 2 for name in clashes} == clashes
