@@ -167,6 +167,28 @@ def test_a_body_that_clears_the_rule_while_completing_completes_the_task(
     assert state(row) == (True, True, SYDNEY_MONDAY, None)
 
 
+def test_one_statement_completes_many_tasks_each_by_its_own_rule(connection: Connection) -> None:
+    ids = [
+        new_task(connection, due_at=SYDNEY_MONDAY, recurrence=rule, timezone=tz)
+        for rule, tz in [("FREQ=WEEKLY;BYDAY=MO", "Australia/Sydney"), ("FREQ=DAILY;COUNT=1", None)]
+    ]
+    ids.append(new_task(connection, due_at=SYDNEY_MONDAY))
+    statement = (
+        update(tasks)
+        .where(tasks.c.id.in_(ids))
+        .values(completion_values(true()))
+        .returning(*tasks.c)
+    )
+
+    rows = {row["id"]: row for row in connection.execute(statement).mappings()}
+
+    assert [state(dict(rows[i])) for i in ids] == [
+        (False, False, datetime(2026, 4, 5, 23, tzinfo=UTC), "FREQ=WEEKLY;BYDAY=MO"),
+        (True, True, SYDNEY_MONDAY, "FREQ=DAILY;COUNT=1"),
+        (True, True, SYDNEY_MONDAY, None),
+    ]
+
+
 def test_the_next_occurrence_is_computed_once_per_completed_row(connection: Connection) -> None:
     task = new_task(connection, due_at=SYDNEY_MONDAY, recurrence="FREQ=DAILY")
     connection.exec_driver_sql("SET LOCAL track_functions = 'pl'")
