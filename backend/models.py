@@ -15,6 +15,14 @@ LIVE = sa.text("deleted_at IS NULL")
 TRASHED = sa.text("deleted_at IS NOT NULL")
 
 
+RECURRENCE_SHAPE = (
+    "recurrence ~ '^FREQ=(DAILY|WEEKLY|MONTHLY|YEARLY)(;INTERVAL=[1-9][0-9]{0,2})?"
+    "(;BYDAY=(MO|TU|WE|TH|FR|SA|SU)(,(MO|TU|WE|TH|FR|SA|SU)){0,6})?"
+    "(;COUNT=[1-9][0-9]{0,3}|;UNTIL=[0-9]{8}T[0-9]{6}Z)?$'"
+)
+"""A normalised rule's shape (`recurrence.normalise_rule` checks the rest): what SQL parses."""
+
+
 class Task(SQLModel, table=True):
     __tablename__ = "tasks"
     __table_args__ = (
@@ -24,6 +32,9 @@ class Task(SQLModel, table=True):
         sa.CheckConstraint("cardinality(tags) <= 10", name="tags_count"),
         sa.CheckConstraint("completed = (completed_at IS NOT NULL)", name="completed_at_set"),
         sa.CheckConstraint("version >= 1", name="version_positive"),
+        sa.CheckConstraint(RECURRENCE_SHAPE, name="recurrence_shape"),
+        sa.CheckConstraint("recurrence IS NULL OR due_at IS NOT NULL", name="recurrence_due_at"),
+        sa.CheckConstraint("char_length(timezone) BETWEEN 1 AND 64", name="timezone_length"),
         sa.Index("ix_tasks_user_created", "user_id", "created_at", "id", postgresql_where=LIVE),
         sa.Index("ix_tasks_user_updated", "user_id", "updated_at", "id", postgresql_where=LIVE),
         sa.Index("ix_tasks_user_due", "user_id", "due_at", "id", postgresql_where=LIVE),
@@ -71,6 +82,8 @@ class Task(SQLModel, table=True):
     due_at: datetime | None = Field(
         default=None, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=True)
     )
+    recurrence: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
+    timezone: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
     created_at: datetime | None = Field(
         default=None,
         sa_column=sa.Column(
