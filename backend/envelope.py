@@ -13,6 +13,7 @@ so a limited or replayed request changes nothing. Locks come in one order: the u
 counter row (the gate's scalar subquery runs first), then tasks, then the key.
 """
 
+import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -43,6 +44,8 @@ from sqlalchemy.exc import IntegrityError
 from backend import statements
 from backend.errors import Conflict, IdempotencyKeyReused, RateLimited
 from backend.models import idempotency_keys, rate_limits
+
+log = logging.getLogger("backend")
 
 WINDOW = timedelta(seconds=60)
 KEY_LIFETIME = timedelta(hours=24)
@@ -227,4 +230,5 @@ def run(db: Engine, statement: Select[Any], *, write: bool) -> Sequence[RowMappi
         except IntegrityError as error:
             if getattr(getattr(error.orig, "diag", None), "constraint_name", None) != IN_FLIGHT:
                 raise
+            log.info("idempotency key held by a concurrent first request: running again")
     raise Conflict()

@@ -101,6 +101,32 @@ def test_every_operation_is_one_round_trip_with_the_user_in_the_statement(
         assert user_id in "".join(m for m in messages if m.startswith("Bind")), name
 
 
+def test_keyed_conditional_writes_replays_and_refusals_are_one_round_trip_each(
+    client: TestClient, auth_headers: Headers, wire: Wire, env: Env
+) -> None:
+    keyed = {**auth_headers, "Idempotency-Key": "wire-key", "If-Match": '"1"'}
+    created = client.post("/api/tasks", json={"title": "x"}, headers=auth_headers).json()
+    url = f"/api/tasks/{created['id']}"
+    wire.sent()
+    operations = {
+        "keyed conditional patch": (
+            client.patch(url, json={"title": "y"}, headers=keyed),
+            wire.sent(),
+        ),
+        "replay": (client.patch(url, json={"title": "y"}, headers=keyed), wire.sent()),
+        "precondition failed": (
+            client.patch(url, json={"title": "z"}, headers={**auth_headers, "If-Match": '"1"'}),
+            wire.sent(),
+        ),
+    }
+
+    for name, (response, messages) in operations.items():
+        assert response.status_code in (200, 412), (name, response.text)
+        assert round_trips(messages) == 1, (name, messages)
+    assert operations["replay"][0].headers["idempotent-replayed"] == "true"
+    assert operations["precondition failed"][0].status_code == 412
+
+
 def test_a_cold_start_sends_nothing_before_the_first_statement(
     env: Env, auth_headers: Headers, monkeypatch: pytest.MonkeyPatch
 ) -> None:
