@@ -330,3 +330,28 @@ def test_a_deployed_function_without_database_url_refuses_to_start(entry: str) -
 
     assert result.returncode != 0
     assert "RuntimeError: DATABASE_URL is not set" in result.stderr
+
+
+def test_serverless_throttles_the_http_api_stage_with_configurable_limits() -> None:
+    stage = serverless()["resources"]["extensions"]["HttpApiStage"]["Properties"]
+
+    assert stage["DefaultRouteSettings"] == {
+        "ThrottlingBurstLimit": "${env:THROTTLE_BURST, 200}",
+        "ThrottlingRateLimit": "${env:THROTTLE_RATE, 100}",
+    }
+
+
+def test_sam_throttles_the_http_api_that_every_route_uses() -> None:
+    from cfnlint.decode import decode
+
+    template, problems = decode(str(ROOT / "template.yaml"))
+    assert template is not None, problems
+    resources = template["Resources"]
+    settings = resources["HttpApi"]["Properties"]["DefaultRouteSettings"]
+    events = resources["ApiFunction"]["Properties"]["Events"].values()
+
+    assert settings == {
+        "ThrottlingBurstLimit": {"Ref": "ThrottlingBurstLimit"},
+        "ThrottlingRateLimit": {"Ref": "ThrottlingRateLimit"},
+    }
+    assert {event["Properties"]["ApiId"]["Ref"] for event in events} == {"HttpApi"}
