@@ -14,8 +14,12 @@ from pydantic import (
     PlainSerializer,
     StrictBool,
     StringConstraints,
+    ValidationInfo,
     WithJsonSchema,
+    field_validator,
 )
+
+from backend.recurrence import NEEDS_DUE_AT, Recurrence, TimeZone
 
 Priority = Literal["low", "medium", "high"]
 
@@ -140,6 +144,16 @@ class TaskCreate(Body):
     priority: Priority = "medium"
     tags: Tags = []
     due_at: DueAt | None = None
+    recurrence: Recurrence | None = None
+    timezone: TimeZone | None = None
+
+    @field_validator("recurrence")
+    @classmethod
+    def rule_needs_due_at(cls, rule: str | None, info: ValidationInfo) -> str | None:
+        """A rule without a due_at (an invalid due_at is reported on its own)."""
+        if rule is not None and "due_at" in info.data and info.data["due_at"] is None:
+            raise ValueError(NEEDS_DUE_AT)
+        return rule
 
 
 class TaskPatch(Body):
@@ -151,6 +165,8 @@ class TaskPatch(Body):
     priority: Priority = None  # type: ignore[assignment]
     tags: Tags = None  # type: ignore[assignment]
     due_at: DueAt | None = None
+    recurrence: Recurrence | None = None
+    timezone: TimeZone | None = None
 
     def changes(self) -> dict[str, Any]:
         return self.model_dump(exclude_unset=True)
@@ -170,6 +186,8 @@ class TaskOut(BaseModel):
     priority: Priority
     tags: list[str]
     due_at: Timestamp | None
+    recurrence: str | None
+    timezone: str | None
     created_at: Timestamp
     updated_at: Timestamp
     deleted_at: Timestamp | None

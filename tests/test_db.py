@@ -75,6 +75,7 @@ def test_every_operation_is_one_round_trip_with_the_user_in_the_statement(
     url = f"/api/tasks/{created['id']}"
     operations = {
         "create": wire.sent(),
+        "toggle recurring": toggled_recurring(client, auth_headers, wire),
         "read": (client.get(url, headers=auth_headers), wire.sent())[1],
         "list": (client.get("/api/tasks?tag=a&q=x", headers=auth_headers), wire.sent())[1],
         "put": (client.put(url, json={"title": "y"}, headers=auth_headers), wire.sent())[1],
@@ -99,6 +100,16 @@ def test_every_operation_is_one_round_trip_with_the_user_in_the_statement(
         assert "COMMIT" not in parse
         assert "user_id" in parse, name
         assert user_id in "".join(m for m in messages if m.startswith("Bind")), name
+
+
+def toggled_recurring(client: TestClient, headers: Headers, wire: Wire) -> list[str]:
+    """The messages of a toggle that advances a recurring task (checked to have advanced)."""
+    rule = {"due_at": "2030-01-07T09:00:00Z", "recurrence": "FREQ=WEEKLY;BYDAY=MO"}
+    task = client.post("/api/tasks", json={"title": "r", **rule}, headers=headers).json()
+    wire.sent()
+    toggled = client.patch(f"/api/tasks/{task['id']}/complete", headers=headers).json()
+    assert (toggled["completed"], toggled["due_at"]) == (False, "2030-01-14T09:00:00Z")
+    return wire.sent()
 
 
 def test_a_cold_start_sends_nothing_before_the_first_statement(
