@@ -194,6 +194,16 @@ class TaskOut(BaseModel):
     version: int
 
 
+class Stats(BaseModel):
+    """Counts of the caller's tasks: live ones in the first four, the trash in `trashed`."""
+
+    total: int
+    pending: int
+    completed: int
+    overdue: int = Field(description="Pending with a due_at in the past")
+    trashed: int = Field(description="In the trash (within TRASH_RETENTION_DAYS)")
+
+
 class Purged(BaseModel):
     purged: int
 

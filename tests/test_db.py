@@ -14,9 +14,9 @@ from typing import Any
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import event
+from sqlalchemy import event, true
 
-from backend import db, listing, trash
+from backend import db, listing, stats, trash
 from backend.errors import DatabaseNotConfigured
 from backend.main import create_app
 from backend.pagination import Cursor, Order, Sort, SortValue
@@ -90,6 +90,7 @@ def test_every_operation_is_one_round_trip_with_the_user_in_the_statement(
             wire.sent(),
         )[1],
         "empty": (client.post("/api/tasks/trash/empty", headers=auth_headers), wire.sent())[1],
+        "stats": (client.get("/api/tasks/stats", headers=auth_headers), wire.sent())[1],
     }
 
     for name, messages in operations.items():
@@ -270,3 +271,13 @@ def test_the_trash_reads_its_own_index_in_order_without_sorting(
 
     assert "Index Scan using ix_tasks_user_trash" in plan, plan
     assert "Sort" not in plan, plan
+
+
+def test_stats_read_the_live_and_trash_indexes_never_the_whole_table(
+    env: Env, database_url: str
+) -> None:
+    plan = plan_of(database_url, stats.stats_statement("someone", true()))
+
+    assert "Seq Scan" not in plan, plan
+    assert re.search(r"Index (Only )?Scan using ix_tasks_user_\w+ on tasks", plan), plan
+    assert "using ix_tasks_user_trash" in plan, plan
