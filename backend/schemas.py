@@ -13,6 +13,7 @@ from pydantic import (
     Field,
     PlainSerializer,
     StrictBool,
+    StrictInt,
     StringConstraints,
     ValidationInfo,
     WithJsonSchema,
@@ -24,6 +25,8 @@ from backend.recurrence import NEEDS_DUE_AT, Recurrence, TimeZone
 Priority = Literal["low", "medium", "high"]
 
 MAX_TAGS = 10
+MAX_ID = 2**63 - 1
+MAX_BULK = 100
 
 
 def is_text(value: str) -> bool:
@@ -192,6 +195,39 @@ class TaskOut(BaseModel):
     updated_at: Timestamp
     deleted_at: Timestamp | None
     version: int
+
+
+def distinct_ids(ids: list[int]) -> list[int]:
+    repeated = sorted({i for i in ids if ids.count(i) > 1})
+    if repeated:
+        raise ValueError(f"ids must be distinct; given more than once: {repeated}")
+    return ids
+
+
+BulkAction = Literal["complete", "reopen", "delete", "restore"]
+TaskIds = Annotated[
+    list[Annotated[StrictInt, Field(ge=1, le=MAX_ID)]],
+    Field(min_length=1, max_length=MAX_BULK, json_schema_extra={"uniqueItems": True}),
+    AfterValidator(distinct_ids),
+]
+
+
+class BulkRequest(Body):
+    action: BulkAction = Field(
+        description="complete (pending live tasks; a recurring one advances), reopen (completed "
+        "live ones), delete (live ones, into the trash), restore (ones in the trash)"
+    )
+    ids: TaskIds = Field(description=f"1 to {MAX_BULK} distinct task ids")
+
+
+class BulkResult(BaseModel):
+    items: list[TaskOut] = Field(
+        description="The tasks the action applied to, as they are now, by id"
+    )
+    not_found: list[int] = Field(
+        description="The ids it did not apply to (not the caller's, or not in a state the action "
+        "applies to), ascending"
+    )
 
 
 class Stats(BaseModel):

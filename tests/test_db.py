@@ -81,6 +81,10 @@ def test_every_operation_is_one_round_trip_with_the_user_in_the_statement(
         "put": (client.put(url, json={"title": "y"}, headers=auth_headers), wire.sent())[1],
         "patch": (client.patch(url, json={"tags": ["a"]}, headers=auth_headers), wire.sent())[1],
         "toggle": (client.patch(f"{url}/complete", headers=auth_headers), wire.sent())[1],
+        **{
+            f"bulk {action}": bulk_applied(client, auth_headers, wire, action, created["id"])
+            for action in ("reopen", "complete", "delete", "restore")
+        },
         "delete": (client.delete(url, headers=auth_headers), wire.sent())[1],
         "trash": (client.get("/api/tasks/trash", headers=auth_headers), wire.sent())[1],
         "restore": (client.post(f"{url}/restore", headers=auth_headers), wire.sent())[1],
@@ -110,6 +114,16 @@ def toggled_recurring(client: TestClient, headers: Headers, wire: Wire) -> list[
     wire.sent()
     toggled = client.patch(f"/api/tasks/{task['id']}/complete", headers=headers).json()
     assert (toggled["completed"], toggled["due_at"]) == (False, "2030-01-14T09:00:00Z")
+    return wire.sent()
+
+
+def bulk_applied(
+    client: TestClient, headers: Headers, wire: Wire, action: str, task_id: int
+) -> list[str]:
+    """The messages of a bulk action (checked to have applied to the task)."""
+    body = {"action": action, "ids": [task_id, 2**62]}  # the second names no task
+    response = client.post("/api/tasks/bulk", json=body, headers=headers)
+    assert [task["id"] for task in response.json()["items"]] == [task_id], response.text
     return wire.sent()
 
 
