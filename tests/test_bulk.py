@@ -158,6 +158,34 @@ def test_a_replay_of_an_outcome_that_applied_to_nothing_answers_it_too(
     assert client.get("/api/tasks", headers=auth_headers).json() == []
 
 
+def test_the_same_key_with_another_bulk_body_is_422_and_applies_nothing(
+    client: TestClient, auth_headers: Headers
+) -> None:
+    task = create(client, auth_headers)
+    headers = {**auth_headers, "Idempotency-Key": "bulk-3"}
+    client.post(
+        "/api/tasks/bulk", json={"action": "complete", "ids": [task["id"]]}, headers=headers
+    )
+
+    response = client.post(
+        "/api/tasks/bulk", json={"action": "delete", "ids": [task["id"]]}, headers=headers
+    )
+
+    assert response.status_code == 422
+    assert response.json() == {
+        "detail": "This Idempotency-Key was used for another request; use a new key",
+        "code": "IDEMPOTENCY_KEY_REUSED",
+        "field": "Idempotency-Key",
+        "errors": [
+            {
+                "field": "Idempotency-Key",
+                "message": "This Idempotency-Key was used for another request; use a new key",
+            }
+        ],
+    }
+    assert read(client, auth_headers, task)["deleted_at"] is None
+
+
 def test_the_path_user_form_applies_the_action_too(
     client: TestClient, auth_headers: Headers, user_id: str
 ) -> None:
