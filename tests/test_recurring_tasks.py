@@ -270,3 +270,31 @@ def test_an_edit_that_leaves_a_rule_without_due_at_is_422_and_changes_nothing(
     assert response.status_code == 422
     assert response.json() == invalid("recurrence", "a recurring task needs a due_at")
     assert client.get(f"/api/tasks/{task['id']}", headers=auth_headers).json() == task
+
+
+def test_a_task_without_a_rule_completes_with_the_body_fields_applied(
+    client: TestClient, auth_headers: Headers
+) -> None:
+    task = create(client, auth_headers, due_at=SYDNEY_MONDAY)
+
+    response = client.patch(
+        f"/api/tasks/{task['id']}", json={"due_at": None, "completed": True}, headers=auth_headers
+    )
+
+    body = response.json()
+    assert (body["completed"], body["due_at"], body["recurrence"]) == (True, None, None)
+    assert body["completed_at"] is not None
+
+
+def test_a_due_at_given_while_reopening_applies_without_advancing(
+    client: TestClient, auth_headers: Headers
+) -> None:
+    task = create(client, auth_headers, **WEEKLY_SYDNEY)
+
+    response = client.patch(
+        f"/api/tasks/{task['id']}",
+        json={"due_at": "2026-05-03T23:00:00Z", "completed": False},
+        headers=auth_headers,
+    )
+
+    assert state(response.json()) == (False, None, "2026-05-03T23:00:00Z", "FREQ=WEEKLY;BYDAY=MO")
