@@ -29,9 +29,11 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute, iter_route_contexts
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
+
+from backend.recurrence import CONSTRAINT_FIELDS, CONSTRAINT_MESSAGES
 
 log = logging.getLogger("backend")
 
@@ -302,8 +304,26 @@ def allowed_methods(request: Request) -> list[str]:
     return sorted(methods)
 
 
+def refused_input(exc: DBAPIError) -> JSONResponse | None:
+    """A table check that only the stored row could fail (`PATCH {"due_at": null}` on a
+    recurring task): the client's input, so a 422 naming the field, never a 500."""
+    if not isinstance(exc, IntegrityError):
+        return None
+    constraint = getattr(getattr(exc.orig, "diag", None), "constraint_name", None)
+    if constraint not in CONSTRAINT_FIELDS:
+        return None
+    field, message = CONSTRAINT_FIELDS[constraint], CONSTRAINT_MESSAGES[constraint]
+    errors = [{"field": field, "message": message}]
+    return error_response(
+        422, "VALIDATION_ERROR", f"{field}: {message}", field=field, errors=errors
+    )
+
+
 async def handle_database_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DBAPIError)
+    refused = refused_input(exc)
+    if refused is not None:
+        return refused
     log.error("database error: %s", type(exc.orig).__name__)
     if exc.connection_invalidated or is_connection_error(exc):
         error: AppError = DatabaseUnavailable()

@@ -2,13 +2,25 @@
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, Subquery, and_, case, func, literal, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Engine,
+    Subquery,
+    and_,
+    false,
+    func,
+    literal,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert
 
 from backend.conditions import IfMatch
 from backend.envelope import Call, Envelope, Outcome, rows_payload, run
 from backend.errors import PreconditionFailed
 from backend.models import PRIORITIES, tasks
+from backend.recurrence import completion_values, created_completed
 from backend.schemas import TaskOut
 
 
@@ -35,6 +47,27 @@ def stored(fields: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
+RULE_FIELDS = ("due_at", "recurrence", "timezone")
+COMPLETION_COLUMNS = ("due_at", "recurrence", "completed", "completed_at")
+"""Set together by `completion_values`: an edit that sets `completed` leaves them to it."""
+
+
+def edit_values(fields: dict[str, Any]) -> dict[Any, Any]:
+    """An edit's UPDATE values; one that sets `completed` advances a recurring task.
+
+    The body's own `due_at`, `recurrence` and `timezone` apply first: the completion
+    advances from them.
+    """
+    if "completed" not in fields:
+        return stored(fields)
+    given = {
+        name: literal(fields[name], tasks.c[name].type) for name in RULE_FIELDS if name in fields
+    }
+    completion = completion_values(true() if fields["completed"] else false(), **given)
+    rest = {k: v for k, v in stored(fields).items() if k not in COMPLETION_COLUMNS}
+    return {**completion, **rest}
+
+
 def owned(user_id: str, task_id: int) -> ColumnElement[bool]:
     """The caller's live task `task_id`: a trashed one is invisible outside the trash."""
     return and_(tasks.c.id == task_id, tasks.c.user_id == user_id, tasks.c.deleted_at.is_(None))
@@ -55,14 +88,16 @@ def create_task(db: Engine, call: Call, fields: dict[str, Any]) -> tuple[TaskOut
     values = {"user_id": call.user_id, **stored(fields)}
     if values.get("completed"):
         values["completed_at"] = func.now()
-    columns: list[ColumnElement[Any]] = [
-        v if isinstance(v, ColumnElement) else literal(v, tasks.c[k].type)
+    columns: dict[str, ColumnElement[Any]] = {
+        k: v if isinstance(v, ColumnElement) else literal(v, tasks.c[k].type)
         for k, v in values.items()
-    ]
-    row = select(*columns)
+    }
+    if values.get("completed") and values.get("recurrence"):
+        columns.update(created_completed(*(columns[name] for name in RULE_FIELDS)))
+    row = select(*columns.values())
     op = (
         insert(tasks)
-        .from_select(list(values), row.where(envelope.gate))
+        .from_select(list(columns), row.where(envelope.gate))
         .returning(*tasks.c)
         .cte("op")
     )
@@ -88,16 +123,14 @@ def update_task(
         if task is not None and isinstance(condition, frozenset) and task.version not in condition:
             raise PreconditionFailed(headers={**outcome.headers, "ETag": f'"{task.version}"'})
         return task, outcome
-    return write(db, call, owned(call.user_id, task_id), stored(fields), condition)
+    return write(db, call, owned(call.user_id, task_id), edit_values(fields), condition)
 
 
 def toggle_task(
     db: Engine, call: Call, task_id: int, condition: IfMatch = None
 ) -> tuple[TaskOut | None, Outcome]:
-    values = {
-        "completed": ~tasks.c.completed,
-        "completed_at": case((tasks.c.completed, None), else_=func.now()),
-    }
+    """Toggle `completed`: completing a recurring task advances it instead."""
+    values = completion_values(~tasks.c.completed)
     return write(db, call, owned(call.user_id, task_id), values, condition)
 
 
@@ -112,7 +145,7 @@ def write(
     db: Engine,
     call: Call,
     target: ColumnElement[bool],
-    values: dict[str, Any],
+    values: dict[Any, Any],
     condition: IfMatch = None,
 ) -> tuple[TaskOut | None, Outcome]:
     """Set `values` on the task `target` names, +1 version; `If-Match` decided in the statement.
@@ -132,7 +165,7 @@ def write(
         statement = statement.where(tasks.c.id.in_(matching))
         extra.append(select(current_cte.c.version).scalar_subquery().label("_version"))
     op = (
-        statement.values(**values, version=tasks.c.version + 1, updated_at=func.now())
+        statement.values({**values, "version": tasks.c.version + 1, "updated_at": func.now()})
         .returning(*tasks.c)
         .cte("op")
     )

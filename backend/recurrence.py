@@ -39,6 +39,14 @@ CONSTRAINT_FIELDS = {
 `recurrence_due_at` is the one a valid body can reach (`PATCH {"due_at": null}` on a
 recurring task: only the statement sees the stored rule); the others guard the SQL."""
 
+NEEDS_DUE_AT = "a recurring task needs a due_at"
+CONSTRAINT_MESSAGES = {
+    "recurrence_due_at": NEEDS_DUE_AT,
+    "recurrence_shape": "must be a rule of the supported RRULE subset",
+    "timezone_length": "must be 1 to 64 characters",
+}
+"""The 422's message for each check: the body check and the table's say the same."""
+
 
 @dataclass(frozen=True)
 class Rule:
@@ -200,3 +208,21 @@ def completion_values(
     )
     columns = tuple_(tasks.c.due_at, tasks.c.recurrence, tasks.c.completed, tasks.c.completed_at)
     return {columns: row.scalar_subquery()}
+
+
+def created_completed(
+    due_at: ColumnElement[Any], recurrence: ColumnElement[Any], timezone: ColumnElement[Any]
+) -> dict[str, ColumnElement[Any]]:
+    """INSERT values of a task created with `completed: true`: a recurring one advances.
+
+    As if created pending and then completed: with an occurrence after `due_at` it starts
+    pending there (COUNT less one); without one it is created completed, keeping its rule.
+    """
+    next_at = func.task_next_occurrence(due_at, recurrence, timezone).column_valued("next_at")
+    completes = next_at.is_(None)
+    return {
+        "due_at": func.coalesce(next_at, due_at),
+        "recurrence": case((completes, recurrence), else_=func.task_rule_advanced(recurrence)),
+        "completed": completes,
+        "completed_at": case((completes, func.now())),
+    }

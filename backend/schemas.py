@@ -13,13 +13,20 @@ from pydantic import (
     Field,
     PlainSerializer,
     StrictBool,
+    StrictInt,
     StringConstraints,
+    ValidationInfo,
     WithJsonSchema,
+    field_validator,
 )
+
+from backend.recurrence import NEEDS_DUE_AT, Recurrence, TimeZone
 
 Priority = Literal["low", "medium", "high"]
 
 MAX_TAGS = 10
+MAX_ID = 2**63 - 1
+MAX_BULK = 100
 
 
 def is_text(value: str) -> bool:
@@ -140,6 +147,16 @@ class TaskCreate(Body):
     priority: Priority = "medium"
     tags: Tags = []
     due_at: DueAt | None = None
+    recurrence: Recurrence | None = None
+    timezone: TimeZone | None = None
+
+    @field_validator("recurrence")
+    @classmethod
+    def rule_needs_due_at(cls, rule: str | None, info: ValidationInfo) -> str | None:
+        """A rule without a due_at (an invalid due_at is reported on its own)."""
+        if rule is not None and "due_at" in info.data and info.data["due_at"] is None:
+            raise ValueError(NEEDS_DUE_AT)
+        return rule
 
 
 class TaskPatch(Body):
@@ -151,6 +168,8 @@ class TaskPatch(Body):
     priority: Priority = None  # type: ignore[assignment]
     tags: Tags = None  # type: ignore[assignment]
     due_at: DueAt | None = None
+    recurrence: Recurrence | None = None
+    timezone: TimeZone | None = None
 
     def changes(self) -> dict[str, Any]:
         return self.model_dump(exclude_unset=True)
@@ -170,10 +189,55 @@ class TaskOut(BaseModel):
     priority: Priority
     tags: list[str]
     due_at: Timestamp | None
+    recurrence: str | None
+    timezone: str | None
     created_at: Timestamp
     updated_at: Timestamp
     deleted_at: Timestamp | None
     version: int
+
+
+def distinct_ids(ids: list[int]) -> list[int]:
+    repeated = sorted({i for i in ids if ids.count(i) > 1})
+    if repeated:
+        raise ValueError(f"ids must be distinct; given more than once: {repeated}")
+    return ids
+
+
+BulkAction = Literal["complete", "reopen", "delete", "restore"]
+TaskIds = Annotated[
+    list[Annotated[StrictInt, Field(ge=1, le=MAX_ID)]],
+    Field(min_length=1, max_length=MAX_BULK, json_schema_extra={"uniqueItems": True}),
+    AfterValidator(distinct_ids),
+]
+
+
+class BulkRequest(Body):
+    action: BulkAction = Field(
+        description="complete (pending live tasks; a recurring one advances), reopen (completed "
+        "live ones), delete (live ones, into the trash), restore (ones in the trash)"
+    )
+    ids: TaskIds = Field(description=f"1 to {MAX_BULK} distinct task ids")
+
+
+class BulkResult(BaseModel):
+    items: list[TaskOut] = Field(
+        description="The tasks the action applied to, as they are now, by id"
+    )
+    not_found: list[int] = Field(
+        description="The ids it did not apply to (not the caller's, or not in a state the action "
+        "applies to), ascending"
+    )
+
+
+class Stats(BaseModel):
+    """Counts of the caller's tasks: live ones in the first four, the trash in `trashed`."""
+
+    total: int
+    pending: int
+    completed: int
+    overdue: int = Field(description="Pending with a due_at in the past")
+    trashed: int = Field(description="In the trash (within TRASH_RETENTION_DAYS)")
 
 
 class Purged(BaseModel):

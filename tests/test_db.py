@@ -14,9 +14,9 @@ from typing import Any
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import event
+from sqlalchemy import event, true
 
-from backend import db, listing, trash
+from backend import db, listing, stats, trash
 from backend.errors import DatabaseNotConfigured
 from backend.main import create_app
 from backend.pagination import Cursor, Order, Sort, SortValue
@@ -75,11 +75,16 @@ def test_every_operation_is_one_round_trip_with_the_user_in_the_statement(
     url = f"/api/tasks/{created['id']}"
     operations = {
         "create": wire.sent(),
+        "toggle recurring": toggled_recurring(client, auth_headers, wire),
         "read": (client.get(url, headers=auth_headers), wire.sent())[1],
         "list": (client.get("/api/tasks?tag=a&q=x", headers=auth_headers), wire.sent())[1],
         "put": (client.put(url, json={"title": "y"}, headers=auth_headers), wire.sent())[1],
         "patch": (client.patch(url, json={"tags": ["a"]}, headers=auth_headers), wire.sent())[1],
         "toggle": (client.patch(f"{url}/complete", headers=auth_headers), wire.sent())[1],
+        **{
+            f"bulk {action}": bulk_applied(client, auth_headers, wire, action, created["id"])
+            for action in ("reopen", "complete", "delete", "restore")
+        },
         "delete": (client.delete(url, headers=auth_headers), wire.sent())[1],
         "trash": (client.get("/api/tasks/trash", headers=auth_headers), wire.sent())[1],
         "restore": (client.post(f"{url}/restore", headers=auth_headers), wire.sent())[1],
@@ -89,6 +94,7 @@ def test_every_operation_is_one_round_trip_with_the_user_in_the_statement(
             wire.sent(),
         )[1],
         "empty": (client.post("/api/tasks/trash/empty", headers=auth_headers), wire.sent())[1],
+        "stats": (client.get("/api/tasks/stats", headers=auth_headers), wire.sent())[1],
     }
 
     for name, messages in operations.items():
@@ -125,6 +131,26 @@ def test_keyed_conditional_writes_replays_and_refusals_are_one_round_trip_each(
         assert round_trips(messages) == 1, (name, messages)
     assert operations["replay"][0].headers["idempotent-replayed"] == "true"
     assert operations["precondition failed"][0].status_code == 412
+
+
+def toggled_recurring(client: TestClient, headers: Headers, wire: Wire) -> list[str]:
+    """The messages of a toggle that advances a recurring task (checked to have advanced)."""
+    rule = {"due_at": "2030-01-07T09:00:00Z", "recurrence": "FREQ=WEEKLY;BYDAY=MO"}
+    task = client.post("/api/tasks", json={"title": "r", **rule}, headers=headers).json()
+    wire.sent()
+    toggled = client.patch(f"/api/tasks/{task['id']}/complete", headers=headers).json()
+    assert (toggled["completed"], toggled["due_at"]) == (False, "2030-01-14T09:00:00Z")
+    return wire.sent()
+
+
+def bulk_applied(
+    client: TestClient, headers: Headers, wire: Wire, action: str, task_id: int
+) -> list[str]:
+    """The messages of a bulk action (checked to have applied to the task)."""
+    body = {"action": action, "ids": [task_id, 2**62]}  # the second names no task
+    response = client.post("/api/tasks/bulk", json=body, headers=headers)
+    assert [task["id"] for task in response.json()["items"]] == [task_id], response.text
+    return wire.sent()
 
 
 def test_a_cold_start_sends_nothing_before_the_first_statement(
@@ -285,3 +311,13 @@ def test_the_trash_reads_its_own_index_in_order_without_sorting(
 
     assert "Index Scan using ix_tasks_user_trash" in plan, plan
     assert "Sort" not in plan, plan
+
+
+def test_stats_read_the_live_and_trash_indexes_never_the_whole_table(
+    env: Env, database_url: str
+) -> None:
+    plan = plan_of(database_url, stats.stats_statement("someone", true()))
+
+    assert "Seq Scan" not in plan, plan
+    assert re.search(r"Index (Only )?Scan using ix_tasks_user_\w+ on tasks", plan), plan
+    assert "using ix_tasks_user_trash" in plan, plan

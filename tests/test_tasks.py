@@ -40,6 +40,8 @@ def test_create_returns_the_task_with_defaults_location_and_etag(
         "priority": "medium",
         "tags": [],
         "due_at": None,
+        "recurrence": None,
+        "timezone": None,
         "created_at": body["created_at"],
         "updated_at": body["created_at"],
         "deleted_at": None,

@@ -1,0 +1,22 @@
+"""The caller's task counts for a dashboard."""
+
+from fastapi import APIRouter, Response
+
+from backend import stats
+from backend.db import DatabaseDep
+from backend.routes import ON_COLLECTION, CallDep, answer, callers_router, error_responses
+from backend.schemas import Stats
+
+
+def task_stats(call: CallDep, db: DatabaseDep, response: Response) -> Stats:
+    """Count the caller's tasks: total, pending, completed and overdue live ones, and trashed."""
+    counts, outcome = stats.task_stats(db, call)
+    answer(outcome, response)
+    return counts
+
+
+def router(prefix: str, *, path_user: bool = False) -> APIRouter:
+    """The stats route under the task collection at `prefix`."""
+    routes = callers_router(prefix, path_user=path_user)
+    routes.get("/stats", responses=error_responses(*ON_COLLECTION, path_user=path_user))(task_stats)
+    return routes
