@@ -212,7 +212,7 @@ bearer_scheme = HTTPBearer(
 )
 
 
-def current_user(
+async def current_user(
     request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)]
 ) -> User:
     """The caller, as `AuthenticatedRoute` verified them (the scheme documents the header)."""

@@ -60,7 +60,7 @@ TASK = "/{task_id:task_id}"
 """The path of one task under a collection prefix."""
 
 
-def task_id(
+async def task_id(
     task_id: Annotated[int, Path(description="A positive 64-bit integer; anything else is a 404")],
 ) -> int:
     """Beyond 64 bits, an id that the route matched still names no task."""
@@ -72,7 +72,7 @@ def task_id(
 TaskId = Annotated[int, Depends(task_id)]
 
 
-def path_user_is_caller(user_id: str, user: CurrentUser) -> None:
+async def path_user_is_caller(user_id: str, user: CurrentUser) -> None:
     """`/api/{user_id}/tasks...` serves only the caller's own id."""
     if user_id != user.id:
         raise Forbidden("The user id in the path is not the caller's")
@@ -123,7 +123,7 @@ async def write_call(
     return Call(user.id, get_settings().rate_limit_per_minute, key, signature, status)
 
 
-def if_match_header(
+async def if_match_header(
     if_match: Annotated[
         str | None,
         Header(description='`*` or strong ETags (`"3"`): write only if the task is at one of them'),

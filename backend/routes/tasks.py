@@ -44,7 +44,7 @@ TagFilter = Annotated[list[Tag], Query(max_length=10), AfterValidator(clean_tags
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="Tasks per page")]
 
 
-def list_query(
+async def list_query(
     status: Status = "all",
     priority: Priority | None = None,
     tag: TagFilter = [],  # noqa: B006 (FastAPI copies defaults)
