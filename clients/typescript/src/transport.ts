@@ -1,0 +1,151 @@
+/**
+ * The fetch every call goes through: the bearer token from a callback, an `Idempotency-Key`
+ * on every write (kept across that write's retries), and retries only where they are safe.
+ *
+ * Retry rules:
+ * - A request is retriable when it is safe (GET, HEAD, OPTIONS) or carries an
+ *   `Idempotency-Key`: the API then replays the first outcome instead of writing again.
+ * - A lost connection, 502, 503 (`DATABASE_UNAVAILABLE`, `AUTH_UNAVAILABLE`,
+ *   `OUTCOME_UNKNOWN`), 504 and 409 `CONFLICT` (the same key still running) are retried
+ *   only when the request is retriable, with the same key.
+ * - 429 `RATE_LIMITED` did nothing, so it is retried whatever the request.
+ * - `Retry-After` is waited out when present; longer than `maxRetryAfterMs`, the answer is
+ *   returned (and thrown as an `ApiError`) instead of waiting. Without it, exponential
+ *   backoff with full jitter.
+ * - 401 `TOKEN_EXPIRED` asks the token callback again, once.
+ * - Nothing else is retried: a 4xx is the request's fault, a 500 is a bug.
+ */
+import { retryAfterSeconds } from "./errors.js";
+
+export type Fetch = (request: Request) => Promise<Response>;
+export type Token = string | null | undefined;
+/** A token, or a function that returns one (Better Auth: `async () => (await authClient.token()).data?.token`). */
+export type TokenSource = Token | (() => Token | Promise<Token>);
+
+export interface RetryOptions {
+  /** Retries after the first attempt (default 3); 0 turns retrying off. */
+  retries?: number;
+  /** The longest `Retry-After` waited out, in milliseconds (default 30 000). */
+  maxRetryAfterMs?: number;
+  /** The first backoff without `Retry-After`, doubled per retry with full jitter (default 250 ms, at most 5 s). */
+  backoffMs?: number;
+}
+
+export interface RetryEvent {
+  attempt: number;
+  delayMs: number;
+  reason: string;
+  request: Request;
+}
+
+export interface TransportOptions {
+  /** The bearer token, or a callback asked before every attempt. */
+  token?: TokenSource;
+  /** The underlying fetch (default `globalThis.fetch`). */
+  fetch?: Fetch;
+  retry?: RetryOptions;
+  /** Send an `Idempotency-Key` on every POST, PUT, PATCH and DELETE (default true). */
+  idempotency?: boolean;
+  /** Makes a new key (default `crypto.randomUUID()`). */
+  newIdempotencyKey?: () => string;
+  /** Called before each retry: for logs and metrics. */
+  onRetry?: (event: RetryEvent) => void;
+}
+
+const SAFE = new Set(["GET", "HEAD", "OPTIONS"]);
+const RETRIED_WHEN_RETRIABLE = new Set([409, 502, 503, 504]);
+const BACKOFF_CAP_MS = 5000;
+
+export function createTransport(options: TransportOptions = {}): Fetch {
+  const send: Fetch = options.fetch ?? ((request) => globalThis.fetch(request));
+  const retries = options.retry?.retries ?? 3;
+  const maxRetryAfterMs = options.retry?.maxRetryAfterMs ?? 30_000;
+  const backoffMs = options.retry?.backoffMs ?? 250;
+  const newKey = options.newIdempotencyKey ?? (() => crypto.randomUUID());
+  const keyed = options.idempotency ?? true;
+
+  return async function transport(input: Request): Promise<Response> {
+    const headers = new Headers(input.headers);
+    if (keyed && !SAFE.has(input.method) && !headers.has("Idempotency-Key")) {
+      headers.set("Idempotency-Key", newKey());
+    }
+    const base = new Request(input, { headers });
+    const retriable = SAFE.has(base.method) || headers.has("Idempotency-Key");
+    let askedAgain = false;
+    for (let attempt = 1; ; attempt++) {
+      const request = base.clone();
+      const token = await resolve(options.token);
+      if (token) request.headers.set("Authorization", `Bearer ${token}`);
+      const left = attempt <= retries;
+      let response: Response;
+      try {
+        response = await send(request);
+      } catch (error) {
+        if (!retriable || !left || base.signal.aborted) throw error;
+        await pause(base, attempt, backoff(backoffMs, attempt), "connection lost", options);
+        continue;
+      }
+      if (response.status === 401 && !askedAgain && typeof options.token === "function") {
+        askedAgain = true;
+        if ((await codeOf(response)) === "TOKEN_EXPIRED") {
+          await discard(response);
+          continue;
+        }
+      }
+      const retried = response.status === 429 || (retriable && RETRIED_WHEN_RETRIABLE.has(response.status));
+      if (!retried || !left) return response;
+      if (response.status === 409 && !response.headers.has("Retry-After")) return response;
+      const after = retryAfterSeconds(response.headers);
+      const delayMs = after === undefined ? backoff(backoffMs, attempt) : after * 1000;
+      if (delayMs > maxRetryAfterMs) return response;
+      await discard(response);
+      await pause(base, attempt, delayMs, `HTTP ${response.status}`, options);
+    }
+  };
+}
+
+async function resolve(source: TokenSource): Promise<Token> {
+  return typeof source === "function" ? await source() : source;
+}
+
+async function codeOf(response: Response): Promise<unknown> {
+  const body: unknown = await response
+    .clone()
+    .json()
+    .catch(() => null);
+  return typeof body === "object" && body !== null ? (body as { code?: unknown }).code : undefined;
+}
+
+async function discard(response: Response): Promise<void> {
+  await response.body?.cancel().catch(() => undefined);
+}
+
+function backoff(baseMs: number, attempt: number): number {
+  return Math.random() * Math.min(BACKOFF_CAP_MS, baseMs * 2 ** (attempt - 1));
+}
+
+async function pause(
+  request: Request,
+  attempt: number,
+  delayMs: number,
+  reason: string,
+  options: TransportOptions,
+): Promise<void> {
+  options.onRetry?.({ attempt, delayMs, reason, request });
+  await sleep(delayMs, request.signal);
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((done, fail) => {
+    if (signal.aborted) return fail(signal.reason);
+    const timer = setTimeout(() => {
+      signal.removeEventListener("abort", abort);
+      done();
+    }, ms);
+    const abort = () => {
+      clearTimeout(timer);
+      fail(signal.reason);
+    };
+    signal.addEventListener("abort", abort, { once: true });
+  });
+}
