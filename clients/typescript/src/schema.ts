@@ -441,19 +441,19 @@ export interface components {
              * Completed
              * @default false
              */
-            completed: boolean;
+            completed?: boolean;
             /**
              * Priority
              * @default medium
              * @enum {string}
              */
-            priority: "low" | "medium" | "high";
+            priority?: "low" | "medium" | "high";
             /**
              * Tags
              * @description At most 10 distinct tags once trimmed and lowercased
              * @default []
              */
-            tags: string[];
+            tags?: string[];
             /** Due At */
             due_at?: string | null;
         };
