@@ -16,6 +16,8 @@ export type {
 export { ApiError, isApiError, retryAfterSeconds } from "./errors.js";
 export type { ErrorBody, ErrorCode, FieldError } from "./errors.js";
 export { items, nextLink, pages } from "./paging.js";
+export { cachedToken, expiresAt } from "./token.js";
+export type { CachedTokenOptions } from "./token.js";
 export { createTransport } from "./transport.js";
-export type { Fetch, RetryEvent, RetryOptions, TokenSource, TransportOptions } from "./transport.js";
+export type { Fetch, RetryEvent, RetryOptions, Token, TokenContext, TokenSource, TransportOptions } from "./transport.js";
 export type { components, operations, paths } from "./schema.js";

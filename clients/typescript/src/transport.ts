@@ -12,15 +12,19 @@
  * - `Retry-After` is waited out when present; longer than `maxRetryAfterMs`, the answer is
  *   returned (and thrown as an `ApiError`) instead of waiting. Without it, exponential
  *   backoff with full jitter.
- * - 401 `TOKEN_EXPIRED` asks the token callback again, once.
+ * - 401 `TOKEN_EXPIRED` asks the token callback again, once, with `{expired: true}`.
  * - Nothing else is retried: a 4xx is the request's fault, a 500 is a bug.
  */
 import { retryAfterSeconds } from "./errors.js";
 
 export type Fetch = (request: Request) => Promise<Response>;
 export type Token = string | null | undefined;
+export interface TokenContext {
+  /** True when the API has just answered `TOKEN_EXPIRED` to the previous token: fetch a new one. */
+  expired: boolean;
+}
 /** A token, or a function that returns one (Better Auth: `async () => (await authClient.token()).data?.token`). */
-export type TokenSource = Token | (() => Token | Promise<Token>);
+export type TokenSource = Token | ((context: TokenContext) => Token | Promise<Token>);
 
 export interface RetryOptions {
   /** Retries after the first attempt (default 3); 0 turns retrying off. */
@@ -72,9 +76,10 @@ export function createTransport(options: TransportOptions = {}): Fetch {
     const base = new Request(input, { headers });
     const retriable = SAFE.has(base.method) || headers.has("Idempotency-Key");
     let askedAgain = false;
+    let expired = false;
     for (let attempt = 1; ; attempt++) {
       const request = base.clone();
-      const token = await resolve(options.token);
+      const token = await resolve(options.token, { expired });
       if (token) request.headers.set("Authorization", `Bearer ${token}`);
       const left = attempt <= retries;
       let response: Response;
@@ -88,6 +93,7 @@ export function createTransport(options: TransportOptions = {}): Fetch {
       if (response.status === 401 && !askedAgain && typeof options.token === "function") {
         askedAgain = true;
         if ((await codeOf(response)) === "TOKEN_EXPIRED") {
+          expired = true;
           await discard(response);
           continue;
         }
@@ -104,8 +110,8 @@ export function createTransport(options: TransportOptions = {}): Fetch {
   };
 }
 
-async function resolve(source: TokenSource): Promise<Token> {
-  return typeof source === "function" ? await source() : source;
+async function resolve(source: TokenSource, context: TokenContext): Promise<Token> {
+  return typeof source === "function" ? await source(context) : source;
 }
 
 async function codeOf(response: Response): Promise<unknown> {
