@@ -13,7 +13,7 @@ CLIENT := clients/typescript
 run: $(VENV)/.local-installed  ## Run the API on http://127.0.0.1:8000 (embedded PostgreSQL without DATABASE_URL)
 	$(BIN)/python -m backend serve
 
-test: $(VENV)/.dev-installed $(BETTER_AUTH)/node_modules/.installed $(CLIENT)/dist/.built  ## Lint, type-check and run every test
+test: $(VENV)/.dev-installed $(BETTER_AUTH)/node_modules/.installed $(CLIENT)/dist/index.js  ## Lint, type-check and run every test
 	$(BIN)/ruff format --check $(CHECKED)
 	$(BIN)/ruff check $(CHECKED)
 	$(BIN)/mypy
@@ -29,7 +29,7 @@ openapi: $(VENV)/.local-installed $(CLIENT)/node_modules/.installed  ## Regenera
 	$(BIN)/python -m backend openapi > specs/openapi.json
 	cd $(CLIENT) && npm run --silent generate
 
-client: $(CLIENT)/dist/.built  ## Build the TypeScript client (ES modules and declarations) in clients/typescript/dist
+client: $(CLIENT)/dist/index.js  ## Build the TypeScript client (ES modules and declarations) in clients/typescript/dist
 
 $(VENV)/.local-installed: requirements.txt requirements-local.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -50,8 +50,8 @@ $(BETTER_AUTH)/node_modules/.installed: $(BETTER_AUTH)/package-lock.json
 $(CLIENT)/node_modules/.installed: $(CLIENT)/package-lock.json
 	if command -v npm >/dev/null; then cd $(CLIENT) && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.installed; fi
 
-$(CLIENT)/dist/.built: $(CLIENT)/node_modules/.installed $(CLIENT)/tsconfig.json $(wildcard $(CLIENT)/src/*.ts)
-	if command -v npm >/dev/null; then cd $(CLIENT) && rm -rf dist && npm run --silent build && touch dist/.built; fi
+$(CLIENT)/dist/index.js: $(CLIENT)/node_modules/.installed $(CLIENT)/tsconfig.json $(wildcard $(CLIENT)/src/*.ts)
+	if command -v npm >/dev/null; then cd $(CLIENT) && rm -rf dist && npm run --silent build; fi
 
 clean:
 	rm -rf $(VENV) dist $(BETTER_AUTH)/node_modules $(CLIENT)/node_modules $(CLIENT)/dist .pytest_cache .mypy_cache .ruff_cache
