@@ -187,6 +187,28 @@ def apis(
         yield api, limited
 
 
+def run_node(node: str, args: list[str], env: dict[str, str]) -> "subprocess.CompletedProcess[str]":
+    """Run node in a session of its own; on timeout, end it and the test files it started."""
+    process = subprocess.Popen(
+        [node, *args],
+        cwd=CLIENT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        stdout, stderr = process.communicate(timeout=NODE_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        stdout, stderr = process.communicate(timeout=10)
+        pytest.fail(f"node --test did not finish in {NODE_TIMEOUT} s:\n{stdout[-6000:]}")
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
 def test_the_client_passes_its_node_tests_against_the_api(node: str, apis: tuple[str, str]) -> None:
     api, limited = apis
     env = {
@@ -198,19 +220,10 @@ def test_the_client_passes_its_node_tests_against_the_api(node: str, apis: tuple
     }
     tests = sorted(str(path.relative_to(CLIENT)) for path in (CLIENT / "test").glob("*.test.mjs"))
 
-    run = subprocess.run(
-        [node, "--test", "--test-reporter=spec", *tests],
-        check=False,
-        cwd=CLIENT,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=NODE_TIMEOUT,
-    )
+    output = run_node(node, ["--test", "--test-reporter=spec", *tests], env)
 
-    assert run.returncode == 0, f"{run.stdout[-6000:]}\n{run.stderr[-3000:]}"
-    assert re.search(r"\bskipped 0\b", run.stdout), "every test ran: none skipped"
+    assert output.returncode == 0, f"{output.stdout[-6000:]}\n{output.stderr[-3000:]}"
+    assert re.search(r"\bskipped 0\b", output.stdout), "every test ran: none skipped"
 
 
 def test_a_page_in_chromium_drives_the_api_with_the_built_client(
