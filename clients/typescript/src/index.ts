@@ -18,6 +18,6 @@ export type { ErrorBody, ErrorCode, FieldError } from "./errors.js";
 export { items, nextLink, pages } from "./paging.js";
 export { cachedToken, expiresAt } from "./token.js";
 export type { CachedTokenOptions } from "./token.js";
-export { createTransport } from "./transport.js";
+export { createTransport, randomKey } from "./transport.js";
 export type { Fetch, RetryEvent, RetryOptions, Token, TokenContext, TokenSource, TransportOptions } from "./transport.js";
 export type { components, operations, paths } from "./schema.js";

@@ -50,7 +50,7 @@ export interface TransportOptions {
   retry?: RetryOptions;
   /** Send an `Idempotency-Key` on every POST, PUT, PATCH and DELETE (default true). */
   idempotency?: boolean;
-  /** Makes a new key (default `crypto.randomUUID()`). */
+  /** Makes a new key (default `randomKey`: `crypto.randomUUID()` where there is one). */
   newIdempotencyKey?: () => string;
   /** Called before each retry: for logs and metrics. */
   onRetry?: (event: RetryEvent) => void;
@@ -65,7 +65,7 @@ export function createTransport(options: TransportOptions = {}): Fetch {
   const retries = options.retry?.retries ?? 3;
   const maxRetryAfterMs = options.retry?.maxRetryAfterMs ?? 30_000;
   const backoffMs = options.retry?.backoffMs ?? 250;
-  const newKey = options.newIdempotencyKey ?? (() => crypto.randomUUID());
+  const newKey = options.newIdempotencyKey ?? randomKey;
   const keyed = options.idempotency ?? true;
 
   return async function transport(input: Request): Promise<Response> {
@@ -108,6 +108,22 @@ export function createTransport(options: TransportOptions = {}): Fetch {
       await pause(base, attempt, delayMs, `HTTP ${response.status}`, options);
     }
   };
+}
+
+/**
+ * A version 4 UUID. Node 18 has no global `crypto` (it is behind a flag there), so the last
+ * resort is Math.random: a key only has to differ from this user's other keys of the day.
+ */
+export function randomKey(): string {
+  const webCrypto = (globalThis as { crypto?: Partial<Crypto> }).crypto;
+  if (webCrypto?.randomUUID) return webCrypto.randomUUID();
+  const bytes = new Uint8Array(16);
+  if (webCrypto?.getRandomValues) webCrypto.getRandomValues(bytes);
+  else for (let i = 0; i < 16; i++) bytes[i] = Math.floor(Math.random() * 256);
+  bytes[6] = ((bytes[6] ?? 0) & 0x0f) | 0x40;
+  bytes[8] = ((bytes[8] ?? 0) & 0x3f) | 0x80;
+  const hex = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
 async function resolve(source: TokenSource, context: TokenContext): Promise<Token> {

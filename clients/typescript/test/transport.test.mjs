@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 
-import { ApiError, createTaskClient, createTransport } from "../dist/index.js";
+import { ApiError, createTaskClient, createTransport, randomKey } from "../dist/index.js";
 import { errorResponse, recording } from "./support.mjs";
 
 const URL_ = "http://api.test/api/tasks";
@@ -208,4 +208,19 @@ describe("ApiError", () => {
 
     assert.deepEqual([error.code, error.fromApi, error.detail], ["OUTCOME_UNKNOWN", false, "HTTP 504"]);
   });
+});
+
+test("randomKey makes version 4 UUIDs, with or without a global crypto", () => {
+  const saved = Object.getOwnPropertyDescriptor(globalThis, "crypto");
+  const withCrypto = randomKey();
+  Object.defineProperty(globalThis, "crypto", { value: undefined, configurable: true });
+  let without;
+  try {
+    without = [randomKey(), randomKey()];
+  } finally {
+    Object.defineProperty(globalThis, "crypto", saved);
+  }
+
+  for (const key of [withCrypto, ...without]) assert.match(key, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  assert.notEqual(without[0], without[1]);
 });
