@@ -153,6 +153,19 @@ describe("retries", { skip: needsApi }, () => {
     assert.deepEqual([changed.title, changed.version], ["After", 2], "the replay, not a 412 from a second write");
   });
 
+  test("two concurrent creates with one key make one task", async () => {
+    const { client: { tasks } } = clientFor();
+    const key = `double-click-${newUser()}`;
+
+    const [first, second] = await Promise.all([
+      tasks.create({ title: "Clicked twice" }, { idempotencyKey: key }),
+      tasks.create({ title: "Clicked twice" }, { idempotencyKey: key }),
+    ]);
+
+    assert.equal(first.id, second.id);
+    assert.deepEqual((await collect(tasks.list())).map((t) => t.id), [first.id]);
+  });
+
   test("the same key with another body is IDEMPOTENCY_KEY_REUSED", async () => {
     const { client: { tasks } } = clientFor();
     await tasks.create({ title: "First" }, { idempotencyKey: "reload-safe-key" });
