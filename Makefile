@@ -6,13 +6,14 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CHECKED := backend api tests scripts bench
 BETTER_AUTH := tests/interop/better_auth
+CLIENT := clients/typescript
 
-.PHONY: run test bench package openapi clean
+.PHONY: run test bench package openapi client clean
 
 run: $(VENV)/.local-installed  ## Run the API on http://127.0.0.1:8000 (embedded PostgreSQL without DATABASE_URL)
 	$(BIN)/python -m backend serve
 
-test: $(VENV)/.dev-installed $(BETTER_AUTH)/node_modules/.installed  ## Lint, type-check and run every test
+test: $(VENV)/.dev-installed $(BETTER_AUTH)/node_modules/.installed $(CLIENT)/dist/index.js  ## Lint, type-check and run every test
 	$(BIN)/ruff format --check $(CHECKED)
 	$(BIN)/ruff check $(CHECKED)
 	$(BIN)/mypy
@@ -24,8 +25,11 @@ bench: $(VENV)/.local-installed  ## Print the data path's figures as ratios to r
 package: $(VENV)/.local-installed  ## Build the Lambda package in dist/lambda.zip
 	$(BIN)/python scripts/package_lambda.py
 
-openapi: $(VENV)/.local-installed  ## Regenerate specs/openapi.json
+openapi: $(VENV)/.local-installed $(CLIENT)/node_modules/.installed  ## Regenerate specs/openapi.json and the client's types from it
 	$(BIN)/python -m backend openapi > specs/openapi.json
+	cd $(CLIENT) && npm run --silent generate
+
+client: $(CLIENT)/dist/index.js  ## Build the TypeScript client (ES modules and declarations) in clients/typescript/dist
 
 $(VENV)/.local-installed: requirements.txt requirements-local.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,5 +45,13 @@ $(VENV)/.dev-installed: $(VENV)/.local-installed requirements-dev.txt
 $(BETTER_AUTH)/node_modules/.installed: $(BETTER_AUTH)/package-lock.json
 	if command -v npm >/dev/null; then cd $(BETTER_AUTH) && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.installed; fi
 
+# The TypeScript client: installed from its lock file and built before tests/test_client.py
+# runs its tests; without npm they skip (and fail under CI=true).
+$(CLIENT)/node_modules/.installed: $(CLIENT)/package-lock.json
+	if command -v npm >/dev/null; then cd $(CLIENT) && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.installed; fi
+
+$(CLIENT)/dist/index.js: $(CLIENT)/node_modules/.installed $(CLIENT)/tsconfig.json $(wildcard $(CLIENT)/src/*.ts)
+	if command -v npm >/dev/null; then cd $(CLIENT) && rm -rf dist && npm run --silent build; fi
+
 clean:
-	rm -rf $(VENV) dist $(BETTER_AUTH)/node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) dist $(BETTER_AUTH)/node_modules $(CLIENT)/node_modules $(CLIENT)/dist .pytest_cache .mypy_cache .ruff_cache

@@ -2,8 +2,11 @@
 
 import json
 from pathlib import Path
+from typing import get_args
 
+from backend import errors
 from backend.main import create_app
+from backend.schemas import ErrorCode
 
 SPEC = Path(__file__).resolve().parent.parent / "specs" / "openapi.json"
 
@@ -54,3 +57,18 @@ def test_the_tag_filter_states_the_limits_the_api_enforces() -> None:
 
     assert tag["maxItems"] == 10
     assert {"minLength": 1, "maxLength": 30, "pattern": r"\S"}.items() <= tag["items"].items()
+
+
+def subclasses(cls: type[errors.AppError]) -> list[type[errors.AppError]]:
+    return [cls, *(sub for child in cls.__subclasses__() for sub in subclasses(child))]
+
+
+def test_the_error_code_enum_lists_every_code_the_api_answers() -> None:
+    schema = create_app().openapi()["components"]["schemas"]["ErrorBody"]["properties"]["code"]
+
+    answered = {error.code for error in subclasses(errors.AppError)} | set(
+        errors.STATUS_CODES.values()
+    )
+
+    assert answered <= set(schema["enum"])
+    assert set(schema["enum"]) == set(get_args(ErrorCode))
