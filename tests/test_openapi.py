@@ -1,6 +1,7 @@
 """The published contract: specs/openapi.json is the app's own document, errors included."""
 
 import json
+import re
 from pathlib import Path
 
 from backend.main import create_app
@@ -32,15 +33,20 @@ def test_every_operation_documents_its_errors_in_the_error_shape() -> None:
                 assert schema == {"$ref": "#/components/schemas/ErrorBody"}, (method, path)
 
 
+NO_NUL = r"^[^\x00]*$"
+NOT_BLANK = r"^[^\x00]*[^\s\x00][^\x00]*$"
+
+
 def test_the_body_schemas_state_the_limits_the_api_enforces() -> None:
     schemas = create_app().openapi()["components"]["schemas"]
-    title = {"type": "string", "minLength": 1, "maxLength": 200, "pattern": r"\S"}
-    tag = {"type": "string", "minLength": 1, "maxLength": 30, "pattern": r"\S"}
+    title = {"type": "string", "minLength": 1, "maxLength": 200, "pattern": NOT_BLANK}
+    tag = {"type": "string", "minLength": 1, "maxLength": 30, "pattern": NOT_BLANK}
+    description = {"type": "string", "maxLength": 1000, "pattern": NO_NUL}
 
     for name in ("TaskCreate", "TaskPatch"):
         fields = schemas[name]["properties"]
         assert title.items() <= fields["title"].items(), name
-        assert fields["description"]["anyOf"][0] == {"type": "string", "maxLength": 1000}, name
+        assert fields["description"]["anyOf"][0] == description, name
         assert fields["tags"]["maxItems"] == 10, name
         assert tag.items() <= fields["tags"]["items"].items(), name
         assert fields["due_at"]["anyOf"][0] == {"type": "string", "format": "date-time"}, name
@@ -53,4 +59,20 @@ def test_the_tag_filter_states_the_limits_the_api_enforces() -> None:
     tag = next(p for p in operation["parameters"] if p["name"] == "tag")["schema"]
 
     assert tag["maxItems"] == 10
-    assert {"minLength": 1, "maxLength": 30, "pattern": r"\S"}.items() <= tag["items"].items()
+    assert {"minLength": 1, "maxLength": 30, "pattern": NOT_BLANK}.items() <= tag["items"].items()
+
+
+def test_the_text_patterns_refuse_nul_and_blank_text_and_take_the_rest() -> None:
+    assert re.search(NO_NUL, "any text, spaces and ünïcode") is not None
+    assert re.search(NO_NUL, "a\x00b") is None
+    assert re.search(NOT_BLANK, "  Buy milk ") is not None
+    assert re.search(NOT_BLANK, " \t\n") is None
+    assert re.search(NOT_BLANK, "a\x00") is None
+
+
+def test_the_search_text_states_that_it_holds_no_nul() -> None:
+    operation = create_app().openapi()["paths"]["/api/tasks"]["get"]
+
+    q = next(p for p in operation["parameters"] if p["name"] == "q")["schema"]
+
+    assert q["anyOf"][0] == {"type": "string", "maxLength": 200, "pattern": NO_NUL}

@@ -26,6 +26,7 @@ from backend.routes import (
     task_location,
 )
 from backend.schemas import (
+    TEXT,
     DueAt,
     Priority,
     Tag,
@@ -39,7 +40,9 @@ from backend.schemas import (
 
 MAX_PAGE = 500
 
-SearchText = Annotated[str, Query(max_length=200), AfterValidator(plain_text)]
+SearchText = Annotated[
+    str, Query(max_length=200, json_schema_extra={"pattern": TEXT}), AfterValidator(plain_text)
+]
 TagFilter = Annotated[list[Tag], Query(max_length=10), AfterValidator(clean_tags)]
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="Tasks per page")]
 
