@@ -2,7 +2,9 @@
 
 import json
 import re
+from functools import cache
 from pathlib import Path
+from typing import Any
 
 from backend.main import create_app
 
@@ -76,3 +78,23 @@ def test_the_search_text_states_that_it_holds_no_nul() -> None:
     q = next(p for p in operation["parameters"] if p["name"] == "q")["schema"]
 
     assert q["anyOf"][0] == {"type": "string", "maxLength": 200, "pattern": NO_NUL}
+
+
+@cache
+def document() -> dict[str, Any]:
+    built: dict[str, Any] = create_app().openapi()
+    return built
+
+
+def parameter(path: str, method: str, name: str) -> dict[str, Any]:
+    operation = document()["paths"][path][method]
+    found: dict[str, Any] = next(p for p in operation["parameters"] if p["name"] == name)
+    return found
+
+
+def test_the_idempotency_key_states_its_form_on_every_write() -> None:
+    for path, operations in document()["paths"].items():
+        for method in set(operations) - {"get"}:
+            key = parameter(path, method, "idempotency-key")
+            assert key["in"] == "header", (method, path)
+            assert key["schema"]["pattern"] == "^[\\x21-\\x7e]{1,255}$", (method, path)

@@ -11,7 +11,7 @@ from backend.conditions import if_match as parse_if_match
 from backend.config import get_settings
 from backend.envelope import Call, Outcome
 from backend.errors import Forbidden, NotFound
-from backend.idempotency import canonical_path, fingerprint
+from backend.idempotency import KEY, canonical_path, fingerprint
 from backend.idempotency import idempotency_key as checked_key
 from backend.schemas import ErrorBody
 
@@ -108,7 +108,8 @@ async def write_call(
         str | None,
         Header(
             description="1 to 255 visible ASCII characters (a UUID is best): a retry with the "
-            "same key and request replays the first outcome instead of writing again"
+            "same key and request replays the first outcome instead of writing again",
+            json_schema_extra={"pattern": KEY.pattern.join("^$")},
         ),
     ] = None,
 ) -> Call:
