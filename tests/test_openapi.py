@@ -98,3 +98,11 @@ def test_the_idempotency_key_states_its_form_on_every_write() -> None:
             key = parameter(path, method, "idempotency-key")
             assert key["in"] == "header", (method, path)
             assert key["schema"]["pattern"] == "^[\\x21-\\x7e]{1,255}$", (method, path)
+
+
+def test_the_cursor_states_its_alphabet_and_that_empty_is_the_first_page() -> None:
+    for path in ("/api/tasks", "/api/tasks/trash"):
+        cursor = parameter(path, "get", "cursor")
+
+        assert cursor["schema"]["pattern"] == "^[A-Za-z0-9_-]*$", path
+        assert "empty: the first page" in cursor["description"], path

@@ -45,6 +45,14 @@ SearchText = Annotated[
 ]
 TagFilter = Annotated[list[Tag], Query(max_length=10), AfterValidator(clean_tags)]
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="Tasks per page")]
+PageCursor = Annotated[
+    str | None,
+    Query(
+        description="The opaque `cursor` of a `Link` URL (empty: the first page); any other "
+        "value is a 422",
+        json_schema_extra={"pattern": "^[A-Za-z0-9_-]*$"},
+    ),
+]
 
 
 def list_query(
@@ -57,7 +65,7 @@ def list_query(
     sort: Sort = "created_at",
     order: Order = "desc",
     limit: Limit = 100,
-    cursor: str | None = None,
+    cursor: PageCursor = None,
 ) -> ListQuery:
     return ListQuery(
         status=status,

@@ -18,7 +18,7 @@ from backend.routes import (
     callers_router,
     error_responses,
 )
-from backend.routes.tasks import Limit, found
+from backend.routes.tasks import Limit, PageCursor, found
 from backend.schemas import Purged, TaskOut
 
 
@@ -28,7 +28,7 @@ def list_trash(
     request: Request,
     response: Response,
     limit: Limit = 100,
-    cursor: str | None = None,
+    cursor: PageCursor = None,
 ) -> list[TaskOut]:
     """List the trash, most recently deleted first; `Link` names the next page."""
     page = trash.TrashPage(limit, Cursor.decode(cursor, *trash.SORT) if cursor else None)
