@@ -106,3 +106,30 @@ def test_the_cursor_states_its_alphabet_and_that_empty_is_the_first_page() -> No
 
         assert cursor["schema"]["pattern"] == "^[A-Za-z0-9_-]*$", path
         assert "empty: the first page" in cursor["description"], path
+
+
+def errors_of(path: str, method: str) -> set[int]:
+    responses = document()["paths"][path][method]["responses"]
+    return {int(code) for code in responses if code >= "400"}
+
+
+def test_every_route_documents_the_body_checks_that_run_before_routing() -> None:
+    for path, operations in document()["paths"].items():
+        for method in operations:
+            assert {413, 415, 500} <= errors_of(path, method), (method, path)
+
+
+def test_the_task_routes_document_the_rate_limit_and_writes_the_idempotency_conflict() -> None:
+    for path, operations in document()["paths"].items():
+        if "/tasks" not in path:
+            continue
+        for method in operations:
+            assert 429 in errors_of(path, method), (method, path)
+            assert (409 in errors_of(path, method)) == (method != "get"), (method, path)
+
+
+def test_the_writes_that_honour_if_match_document_412() -> None:
+    for path, operations in document()["paths"].items():
+        for method, operation in operations.items():
+            honours = any(p["name"] == "if-match" for p in operation.get("parameters", []))
+            assert (412 in errors_of(path, method)) == honours, (method, path)

@@ -13,8 +13,10 @@ from backend.errors import NotFound
 from backend.listing import ListQuery, Status
 from backend.pagination import Cursor, Order, Sort, next_link
 from backend.routes import (
-    ON_COLLECTION,
+    ON_CONDITIONAL,
+    ON_READ,
     ON_TASK,
+    ON_WRITE,
     TASK,
     CallDep,
     IfMatchDep,
@@ -166,17 +168,19 @@ def delete_task(
 
 def router(prefix: str, *, path_user: bool = False) -> APIRouter:
     """The live-task routes at `prefix`."""
-    collection = error_responses(*ON_COLLECTION, path_user=path_user)
-    one = error_responses(*ON_TASK, path_user=path_user)
+    reads = error_responses(*ON_READ, path_user=path_user)
+    writes = error_responses(*ON_WRITE, path_user=path_user)
+    read_one = error_responses(*ON_READ, *ON_TASK, path_user=path_user)
+    write_one = error_responses(*ON_WRITE, *ON_TASK, *ON_CONDITIONAL, path_user=path_user)
     routes = callers_router(prefix, path_user=path_user)
-    routes.get("", responses=collection)(list_tasks)
-    routes.post("", status_code=status.HTTP_201_CREATED, responses=collection)(create_task)
+    routes.get("", responses=reads)(list_tasks)
+    routes.post("", status_code=status.HTTP_201_CREATED, responses=writes)(create_task)
     not_modified: dict[int | str, dict[str, Any]] = {
         304: {"description": "`If-None-Match` names the current ETag: no body"}
     }
-    routes.get(TASK, response_model=TaskOut, responses={**not_modified, **one})(read_task)
-    routes.put(TASK, responses=one, name="replace_task")(edit_task)
-    routes.patch(TASK, responses=one, name="patch_task")(edit_task)
-    routes.patch(f"{TASK}/complete", responses=one)(complete_task)
-    routes.delete(TASK, responses=one)(delete_task)
+    routes.get(TASK, response_model=TaskOut, responses={**not_modified, **read_one})(read_task)
+    routes.put(TASK, responses=write_one, name="replace_task")(edit_task)
+    routes.patch(TASK, responses=write_one, name="patch_task")(edit_task)
+    routes.patch(f"{TASK}/complete", responses=write_one)(complete_task)
+    routes.delete(TASK, responses=write_one)(delete_task)
     return routes
