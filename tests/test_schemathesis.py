@@ -6,7 +6,11 @@ negative data), derandomized, so a run is the same run every time. Each operatio
 user of its own (its own rate-limit window) with a few tasks, one of them in the trash,
 and about half the generated ids name one of those, so not every id is a 404.
 
-Skip it locally with `pytest -m "not slow"`.
+A second test walks the links schemathesis infers between operations (a created task
+read, edited, trashed, restored, deleted for good), so the checks that need a history
+(`use_after_free`, `ensure_resource_availability`) have one.
+
+Skip both locally with `pytest -m "not slow"`.
 """
 
 import time
@@ -18,6 +22,7 @@ import pytest
 import schemathesis
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
+from hypothesis.stateful import run_state_machine_as_test
 from schemathesis.checks import (
     CHECKS,
     CheckContext,
@@ -148,7 +153,7 @@ CHECKED: list[CheckFunction] = [
 ]
 """Every check schemathesis has, max_response_time included (its limit is in CONFIG)."""
 
-RUN = {"cases": 0, "operations": 0}
+RUN = {"cases": 0, "operations": 0, "steps": 0}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -158,7 +163,8 @@ def statistics(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
     seconds = time.monotonic() - started
     line = (
-        f"schemathesis: {RUN['cases']} cases over {RUN['operations']} operations in {seconds:.1f} s"
+        f"schemathesis: {RUN['cases']} cases over {RUN['operations']} operations and "
+        f"{RUN['steps']} linked steps in {seconds:.1f} s"
     )
     capture = request.config.pluginmanager.get_plugin("capturemanager")
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
@@ -207,3 +213,33 @@ def test_every_operation_passes_every_check(
     aim(case, user_id, task_ids)
 
     case.call_and_validate(headers=auth_headers, checks=CHECKED)
+
+
+@pytest.mark.slow
+def test_linked_operations_pass_every_check(auth_headers: dict[str, str], user_id: str) -> None:
+    """Sequences along the links schemathesis infers (create, then read, edit, trash, ...).
+
+    Here the stateful checks have a history to judge: `use_after_free` (a task deleted
+    for good stays gone) and `ensure_resource_availability` (a created task can be read).
+    """
+
+    class Linked(schema.as_state_machine()):  # type: ignore[misc]
+        def before_call(self, case: Case) -> None:
+            RUN["steps"] += 1
+            if case.path_parameters and "user_id" in case.path_parameters:
+                case.path_parameters["user_id"] = user_id
+
+        def get_call_kwargs(self, case: Case) -> dict[str, Any]:
+            return {"headers": auth_headers}
+
+        def validate_response(
+            self, response: schemathesis.Response, case: Case, *_: Any, **kwargs: Any
+        ) -> None:
+            case.validate_response(
+                response, checks=CHECKED, transport_kwargs=kwargs, recorder=self.recorder
+            )
+
+    scenarios = settings(
+        max_examples=40, stateful_step_count=10, derandomize=True, database=None, deadline=None
+    )
+    run_state_machine_as_test(Linked, settings=scenarios)
