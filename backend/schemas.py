@@ -106,7 +106,10 @@ def clean_tags(values: list[str]) -> list[str]:
 
 
 # The documented schemas state the limits as enforced; JSON Schema cannot say "after
-# trimming", so they are as strict on the text as sent (`\S`: not blank).
+# trimming", so they are as strict on the text as sent (not blank). No text holds NUL,
+# which PostgreSQL cannot store.
+TEXT = r"^[^\x00]*$"
+NOT_BLANK = r"^[^\x00]*[^\s\x00][^\x00]*$"
 Title = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
@@ -116,12 +119,17 @@ Title = Annotated[
             "type": "string",
             "minLength": 1,
             "maxLength": 200,
-            "pattern": r"\S",
+            "pattern": NOT_BLANK,
             "description": "1 to 200 characters after trimming; stored trimmed",
         }
     ),
 ]
-Description = Annotated[str, StringConstraints(max_length=1000), AfterValidator(plain_text)]
+Description = Annotated[
+    str,
+    StringConstraints(max_length=1000),
+    AfterValidator(plain_text),
+    WithJsonSchema({"type": "string", "maxLength": 1000, "pattern": TEXT}),
+]
 Tag = Annotated[
     str,
     AfterValidator(plain_text),
@@ -130,7 +138,7 @@ Tag = Annotated[
             "type": "string",
             "minLength": 1,
             "maxLength": 30,
-            "pattern": r"\S",
+            "pattern": NOT_BLANK,
             "description": "1 to 30 characters after trimming; lowercased",
         }
     ),

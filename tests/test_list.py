@@ -310,6 +310,15 @@ def test_malformed_cursor_is_422_naming_cursor(
     assert response.json() == validation_error("cursor", "cursor is malformed")
 
 
+def test_an_empty_cursor_is_the_first_page(client: TestClient, auth_headers: Headers) -> None:
+    for title in ("one", "two", "three"):
+        create(client, auth_headers, title)
+
+    page = list_page(client, auth_headers, limit=2, cursor="")
+
+    assert [task["title"] for task in page] == ["three", "two"]
+
+
 @pytest.mark.parametrize(
     "params", [{"sort": "title", "order": "desc"}, {"sort": "due_at", "order": "asc"}]
 )

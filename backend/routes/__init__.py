@@ -11,7 +11,7 @@ from backend.conditions import if_match as parse_if_match
 from backend.config import get_settings
 from backend.envelope import Call, Outcome
 from backend.errors import Forbidden, NotFound
-from backend.idempotency import canonical_path, fingerprint
+from backend.idempotency import KEY, canonical_path, fingerprint
 from backend.idempotency import idempotency_key as checked_key
 from backend.schemas import ErrorBody
 
@@ -19,27 +19,36 @@ DESCRIPTIONS = {
     401: "No token, or a token that is expired or invalid (`WWW-Authenticate: Bearer`)",
     403: "`{user_id}` in the path is not the caller",
     404: "No such task for this caller",
+    409: "A request with this `Idempotency-Key` is still running (`Retry-After`)",
+    412: "`If-Match` names none of the task's current ETag (`ETag` has it); nothing changed",
     413: "Body over 64 KiB",
     415: "A `Content-Encoding` other than identity (bodies are never decompressed)",
-    422: "Invalid input: `field` names it, `errors` lists every fault",
+    422: "Invalid input: `field` names it, `errors` lists every fault; or an `Idempotency-Key` "
+    "used for another request",
+    429: "Over the caller's rate limit (`Retry-After`); nothing done",
     500: "A bug: `INTERNAL_ERROR`, no detail",
     503: "Database or key set unavailable, or a write's outcome unknown (`Retry-After`)",
 }
 
-ON_COLLECTION = (401, 413, 422, 503)
-ON_TASK = (401, 404, 413, 422, 503)
+ON_READ = (401, 422, 429, 503)
+"""What every task route can answer: a bad token, invalid input, the rate limit, an outage."""
+ON_WRITE = (*ON_READ, 409)
+"""A write also: the first request with its `Idempotency-Key` is still running."""
+ON_TASK = (404,)
+ON_CONDITIONAL = (412,)
+"""A write that honours `If-Match`."""
 MAX_BIGINT = 2**63 - 1
 
 
 def error_responses(*statuses: int, path_user: bool = False) -> dict[int | str, dict[str, object]]:
     """OpenAPI entries for the errors a route can answer, all in the one error shape.
 
-    Every route can answer 415 (the body check runs before routing) and 500.
+    Every route can answer 413 and 415 (the body checks run before routing) and 500.
     """
     forbidden = (403,) if path_user else ()
     return {
         status: {"model": ErrorBody, "description": DESCRIPTIONS[status]}
-        for status in sorted((*statuses, *forbidden, 415, 500))
+        for status in sorted({*statuses, *forbidden, 413, 415, 500})
     }
 
 
@@ -108,7 +117,8 @@ async def write_call(
         str | None,
         Header(
             description="1 to 255 visible ASCII characters (a UUID is best): a retry with the "
-            "same key and request replays the first outcome instead of writing again"
+            "same key and request replays the first outcome instead of writing again",
+            json_schema_extra={"pattern": KEY.pattern.join("^$")},
         ),
     ] = None,
 ) -> Call:

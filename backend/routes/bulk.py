@@ -4,7 +4,7 @@ from fastapi import APIRouter, Response
 
 from backend import bulk
 from backend.db import DatabaseDep
-from backend.routes import ON_COLLECTION, WriteCallDep, answer, callers_router, error_responses
+from backend.routes import ON_WRITE, WriteCallDep, answer, callers_router, error_responses
 from backend.schemas import BulkRequest, BulkResult
 
 
@@ -20,7 +20,5 @@ def bulk_action(
 def router(prefix: str, *, path_user: bool = False) -> APIRouter:
     """The bulk route under the task collection at `prefix`."""
     routes = callers_router(prefix, path_user=path_user)
-    routes.post("/bulk", responses=error_responses(*ON_COLLECTION, path_user=path_user))(
-        bulk_action
-    )
+    routes.post("/bulk", responses=error_responses(*ON_WRITE, path_user=path_user))(bulk_action)
     return routes

@@ -4,7 +4,7 @@ from fastapi import APIRouter, Response
 
 from backend import stats
 from backend.db import DatabaseDep
-from backend.routes import ON_COLLECTION, CallDep, answer, callers_router, error_responses
+from backend.routes import ON_READ, CallDep, answer, callers_router, error_responses
 from backend.schemas import Stats
 
 
@@ -18,5 +18,5 @@ def task_stats(call: CallDep, db: DatabaseDep, response: Response) -> Stats:
 def router(prefix: str, *, path_user: bool = False) -> APIRouter:
     """The stats route under the task collection at `prefix`."""
     routes = callers_router(prefix, path_user=path_user)
-    routes.get("/stats", responses=error_responses(*ON_COLLECTION, path_user=path_user))(task_stats)
+    routes.get("/stats", responses=error_responses(*ON_READ, path_user=path_user))(task_stats)
     return routes

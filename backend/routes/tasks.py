@@ -13,8 +13,10 @@ from backend.errors import NotFound
 from backend.listing import ListQuery, Status
 from backend.pagination import Cursor, Order, Sort, next_link
 from backend.routes import (
-    ON_COLLECTION,
+    ON_CONDITIONAL,
+    ON_READ,
     ON_TASK,
+    ON_WRITE,
     TASK,
     CallDep,
     IfMatchDep,
@@ -26,6 +28,7 @@ from backend.routes import (
     task_location,
 )
 from backend.schemas import (
+    TEXT,
     DueAt,
     Priority,
     Tag,
@@ -39,9 +42,19 @@ from backend.schemas import (
 
 MAX_PAGE = 500
 
-SearchText = Annotated[str, Query(max_length=200), AfterValidator(plain_text)]
+SearchText = Annotated[
+    str, Query(max_length=200, json_schema_extra={"pattern": TEXT}), AfterValidator(plain_text)
+]
 TagFilter = Annotated[list[Tag], Query(max_length=10), AfterValidator(clean_tags)]
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="Tasks per page")]
+PageCursor = Annotated[
+    str | None,
+    Query(
+        description="The opaque `cursor` of a `Link` URL (empty: the first page); any other "
+        "value is a 422",
+        json_schema_extra={"pattern": "^[A-Za-z0-9_-]*$"},
+    ),
+]
 
 
 async def list_query(
@@ -54,7 +67,7 @@ async def list_query(
     sort: Sort = "created_at",
     order: Order = "desc",
     limit: Limit = 100,
-    cursor: str | None = None,
+    cursor: PageCursor = None,
 ) -> ListQuery:
     return ListQuery(
         status=status,
@@ -155,17 +168,19 @@ def delete_task(
 
 def router(prefix: str, *, path_user: bool = False) -> APIRouter:
     """The live-task routes at `prefix`."""
-    collection = error_responses(*ON_COLLECTION, path_user=path_user)
-    one = error_responses(*ON_TASK, path_user=path_user)
+    reads = error_responses(*ON_READ, path_user=path_user)
+    writes = error_responses(*ON_WRITE, path_user=path_user)
+    read_one = error_responses(*ON_READ, *ON_TASK, path_user=path_user)
+    write_one = error_responses(*ON_WRITE, *ON_TASK, *ON_CONDITIONAL, path_user=path_user)
     routes = callers_router(prefix, path_user=path_user)
-    routes.get("", responses=collection)(list_tasks)
-    routes.post("", status_code=status.HTTP_201_CREATED, responses=collection)(create_task)
+    routes.get("", responses=reads)(list_tasks)
+    routes.post("", status_code=status.HTTP_201_CREATED, responses=writes)(create_task)
     not_modified: dict[int | str, dict[str, Any]] = {
         304: {"description": "`If-None-Match` names the current ETag: no body"}
     }
-    routes.get(TASK, response_model=TaskOut, responses={**not_modified, **one})(read_task)
-    routes.put(TASK, responses=one, name="replace_task")(edit_task)
-    routes.patch(TASK, responses=one, name="patch_task")(edit_task)
-    routes.patch(f"{TASK}/complete", responses=one)(complete_task)
-    routes.delete(TASK, responses=one)(delete_task)
+    routes.get(TASK, response_model=TaskOut, responses={**not_modified, **read_one})(read_task)
+    routes.put(TASK, responses=write_one, name="replace_task")(edit_task)
+    routes.patch(TASK, responses=write_one, name="patch_task")(edit_task)
+    routes.patch(f"{TASK}/complete", responses=write_one)(complete_task)
+    routes.delete(TASK, responses=write_one)(delete_task)
     return routes

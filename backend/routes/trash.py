@@ -7,8 +7,10 @@ from backend.db import DatabaseDep
 from backend.errors import NotFound
 from backend.pagination import Cursor, next_link
 from backend.routes import (
-    ON_COLLECTION,
+    ON_CONDITIONAL,
+    ON_READ,
     ON_TASK,
+    ON_WRITE,
     TASK,
     CallDep,
     IfMatchDep,
@@ -18,7 +20,7 @@ from backend.routes import (
     callers_router,
     error_responses,
 )
-from backend.routes.tasks import Limit, found
+from backend.routes.tasks import Limit, PageCursor, found
 from backend.schemas import Purged, TaskOut
 
 
@@ -28,7 +30,7 @@ def list_trash(
     request: Request,
     response: Response,
     limit: Limit = 100,
-    cursor: str | None = None,
+    cursor: PageCursor = None,
 ) -> list[TaskOut]:
     """List the trash, most recently deleted first; `Link` names the next page."""
     page = trash.TrashPage(limit, Cursor.decode(cursor, *trash.SORT) if cursor else None)
@@ -64,13 +66,15 @@ def empty_trash(call: WriteCallDep, db: DatabaseDep, response: Response) -> Purg
 
 def router(prefix: str, *, path_user: bool = False) -> APIRouter:
     """The trash routes under the task collection at `prefix`."""
-    collection = error_responses(*ON_COLLECTION, path_user=path_user)
-    one = error_responses(*ON_TASK, path_user=path_user)
+    reads = error_responses(*ON_READ, path_user=path_user)
+    writes = error_responses(*ON_WRITE, path_user=path_user)
+    write_one = error_responses(*ON_WRITE, *ON_TASK, path_user=path_user)
+    restore = error_responses(*ON_WRITE, *ON_TASK, *ON_CONDITIONAL, path_user=path_user)
     routes = callers_router(prefix, path_user=path_user)
-    routes.get("/trash", responses=collection)(list_trash)
-    routes.post("/trash/empty", responses=collection)(empty_trash)
-    routes.delete(f"/trash{TASK}", status_code=status.HTTP_204_NO_CONTENT, responses=one)(
+    routes.get("/trash", responses=reads)(list_trash)
+    routes.post("/trash/empty", responses=writes)(empty_trash)
+    routes.delete(f"/trash{TASK}", status_code=status.HTTP_204_NO_CONTENT, responses=write_one)(
         delete_for_good
     )
-    routes.post(f"{TASK}/restore", responses=one)(restore_task)
+    routes.post(f"{TASK}/restore", responses=restore)(restore_task)
     return routes

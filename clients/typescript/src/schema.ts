@@ -690,6 +690,15 @@ export interface operations {
                     "application/json": components["schemas"]["Health"];
                 };
             };
+            /** @description Body over 64 KiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description A `Content-Encoding` other than identity (bodies are never decompressed) */
             415: {
                 headers: {
@@ -726,6 +735,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Health"];
+                };
+            };
+            /** @description Body over 64 KiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description A `Content-Encoding` other than identity (bodies are never decompressed) */
@@ -784,6 +802,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Body over 64 KiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description A `Content-Encoding` other than identity (bodies are never decompressed) */
             415: {
                 headers: {
@@ -826,6 +853,7 @@ export interface operations {
                 order?: "asc" | "desc";
                 /** @description Tasks per page */
                 limit?: number;
+                /** @description The opaque `cursor` of a `Link` URL (empty: the first page); any other value is a 422 */
                 cursor?: string | null;
             };
             header?: never;
@@ -870,8 +898,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Invalid input: `field` names it, `errors` lists every fault */
+            /** @description Invalid input: `field` names it, `errors` lists every fault; or an `Idempotency-Key` used for another request */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the caller's rate limit (`Retry-After`); nothing done */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -933,6 +970,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description A request with this `Idempotency-Key` is still running (`Retry-After`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body over 64 KiB */
             413: {
                 headers: {
@@ -951,8 +997,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Invalid input: `field` names it, `errors` lists every fault */
+            /** @description Invalid input: `field` names it, `errors` lists every fault; or an `Idempotency-Key` used for another request */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the caller's rate limit (`Retry-After`); nothing done */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1047,8 +1102,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Invalid input: `field` names it, `errors` lists every fault */
+            /** @description Invalid input: `field` names it, `errors` lists every fault; or an `Idempotency-Key` used for another request */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the caller's rate limit (`Retry-After`); nothing done */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1124,6 +1188,24 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description A request with this `Idempotency-Key` is still running (`Retry-After`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `If-Match` names none of the task's current ETag (`ETag` has it); nothing changed */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body over 64 KiB */
             413: {
                 headers: {
@@ -1142,8 +1224,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Invalid input: `field` names it, `errors` lists every fault */
+            /** @description Invalid input: `field` names it, `errors` lists every fault; or an `Idempotency-Key` used for another request */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the caller's rate limit (`Retry-After`); nothing done */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1215,6 +1306,24 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description A request with this `Idempotency-Key` is still running (`Retry-After`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `If-Match` names none of the task's current ETag (`ETag` has it); nothing changed */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body over 64 KiB */
             413: {
                 headers: {
@@ -1233,8 +1342,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Invalid input: `field` names it, `errors` lists every fault */
+            /** @description Invalid input: `field` names it, `errors` lists every fault; or an `Idempotency-Key` used for another request */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the caller's rate limit (`Retry-After`); nothing done */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1310,6 +1428,24 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description A request with this `Idempotency-Key` is still running (`Retry-After`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `If-Match` names none of the task's current ETag (`ETag` has it); nothing changed */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body over 64 KiB */
             413: {
                 headers: {
@@ -1328,8 +1464,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Invalid input: `field` names it, `errors` lists every fault */
+            /** @description Invalid input: `field` names it, `errors` lists every fault; or an `Idempotency-Key` used for another request */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the caller's rate limit (`Retry-After`); nothing done */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1405,6 +1550,24 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description A request with this `Idempotency-Key` is still running (`Retry-After`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `If-Match` names none of the task's current ETag (`ETag` has it); nothing changed */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body over 64 KiB */
             413: {
                 headers: {
@@ -1423,8 +1586,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Invalid input: `field` names it, `errors` lists every fault */
+            /** @description Invalid input: `field` names it, `errors` lists every fault; or an `Idempotency-Key` used for another request */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the caller's rate limit (`Retry-After`); nothing done */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1457,6 +1629,7 @@ export interface operations {
             query?: {
                 /** @description Tasks per page */
                 limit?: number;
+                /** @description The opaque `cursor` of a `Link` URL (empty: the first page); any other value is a 422 */
                 cursor?: string | null;
             };
             header?: never;
@@ -1501,8 +1674,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Invalid input: `field` names it, `errors` lists every fault */
+            /** @description Invalid input: `field` names it, `errors` lists every fault; or an `Idempotency-Key` used for another request */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the caller's rate limit (`Retry-After`); nothing done */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1560,6 +1742,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description A request with this `Idempotency-Key` is still running (`Retry-After`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body over 64 KiB */
             413: {
                 headers: {
@@ -1578,8 +1769,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Invalid input: `field` names it, `errors` lists every fault */
+            /** @description Invalid input: `field` names it, `errors` lists every fault; or an `Idempotency-Key` used for another request */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the caller's rate limit (`Retry-After`); nothing done */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1647,6 +1847,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description A request with this `Idempotency-Key` is still running (`Retry-After`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body over 64 KiB */
             413: {
                 headers: {
@@ -1665,8 +1874,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Invalid input: `field` names it, `errors` lists every fault */
+            /** @description Invalid input: `field` names it, `errors` lists every fault; or an `Idempotency-Key` used for another request */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the caller's rate limit (`Retry-After`); nothing done */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1738,6 +1956,24 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description A request with this `Idempotency-Key` is still running (`Retry-After`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `If-Match` names none of the task's current ETag (`ETag` has it); nothing changed */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body over 64 KiB */
             413: {
                 headers: {
@@ -1756,8 +1992,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Invalid input: `field` names it, `errors` lists every fault */
+            /** @description Invalid input: `field` names it, `errors` lists every fault; or an `Idempotency-Key` used for another request */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the caller's rate limit (`Retry-After`); nothing done */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1830,8 +2075,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Invalid input: `field` names it, `errors` lists every fault */
+            /** @description Invalid input: `field` names it, `errors` lists every fault; or an `Idempotency-Key` used for another request */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the caller's rate limit (`Retry-After`); nothing done */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1893,6 +2147,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description A request with this `Idempotency-Key` is still running (`Retry-After`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body over 64 KiB */
             413: {
                 headers: {
@@ -1911,8 +2174,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Invalid input: `field` names it, `errors` lists every fault */
+            /** @description Invalid input: `field` names it, `errors` lists every fault; or an `Idempotency-Key` used for another request */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the caller's rate limit (`Retry-After`); nothing done */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1953,6 +2225,7 @@ export interface operations {
                 order?: "asc" | "desc";
                 /** @description Tasks per page */
                 limit?: number;
+                /** @description The opaque `cursor` of a `Link` URL (empty: the first page); any other value is a 422 */
                 cursor?: string | null;
             };
             header?: never;
@@ -2008,8 +2281,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Invalid input: `field` names it, `errors` lists every fault */
+            /** @description Invalid input: `field` names it, `errors` lists every fault; or an `Idempotency-Key` used for another request */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the caller's rate limit (`Retry-After`); nothing done */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2082,6 +2364,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description A request with this `Idempotency-Key` is still running (`Retry-After`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body over 64 KiB */
             413: {
                 headers: {
@@ -2100,8 +2391,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Invalid input: `field` names it, `errors` lists every fault */
+            /** @description Invalid input: `field` names it, `errors` lists every fault; or an `Idempotency-Key` used for another request */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the caller's rate limit (`Retry-After`); nothing done */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2206,8 +2506,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Invalid input: `field` names it, `errors` lists every fault */
+            /** @description Invalid input: `field` names it, `errors` lists every fault; or an `Idempotency-Key` used for another request */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the caller's rate limit (`Retry-After`); nothing done */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2293,6 +2602,24 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description A request with this `Idempotency-Key` is still running (`Retry-After`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `If-Match` names none of the task's current ETag (`ETag` has it); nothing changed */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body over 64 KiB */
             413: {
                 headers: {
@@ -2311,8 +2638,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Invalid input: `field` names it, `errors` lists every fault */
+            /** @description Invalid input: `field` names it, `errors` lists every fault; or an `Idempotency-Key` used for another request */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the caller's rate limit (`Retry-After`); nothing done */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2394,6 +2730,24 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description A request with this `Idempotency-Key` is still running (`Retry-After`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `If-Match` names none of the task's current ETag (`ETag` has it); nothing changed */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body over 64 KiB */
             413: {
                 headers: {
@@ -2412,8 +2766,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Invalid input: `field` names it, `errors` lists every fault */
+            /** @description Invalid input: `field` names it, `errors` lists every fault; or an `Idempotency-Key` used for another request */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the caller's rate limit (`Retry-After`); nothing done */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2499,6 +2862,24 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description A request with this `Idempotency-Key` is still running (`Retry-After`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `If-Match` names none of the task's current ETag (`ETag` has it); nothing changed */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body over 64 KiB */
             413: {
                 headers: {
@@ -2517,8 +2898,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Invalid input: `field` names it, `errors` lists every fault */
+            /** @description Invalid input: `field` names it, `errors` lists every fault; or an `Idempotency-Key` used for another request */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the caller's rate limit (`Retry-After`); nothing done */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2604,6 +2994,24 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description A request with this `Idempotency-Key` is still running (`Retry-After`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `If-Match` names none of the task's current ETag (`ETag` has it); nothing changed */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body over 64 KiB */
             413: {
                 headers: {
@@ -2622,8 +3030,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Invalid input: `field` names it, `errors` lists every fault */
+            /** @description Invalid input: `field` names it, `errors` lists every fault; or an `Idempotency-Key` used for another request */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the caller's rate limit (`Retry-After`); nothing done */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2656,6 +3073,7 @@ export interface operations {
             query?: {
                 /** @description Tasks per page */
                 limit?: number;
+                /** @description The opaque `cursor` of a `Link` URL (empty: the first page); any other value is a 422 */
                 cursor?: string | null;
             };
             header?: never;
@@ -2711,8 +3129,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Invalid input: `field` names it, `errors` lists every fault */
+            /** @description Invalid input: `field` names it, `errors` lists every fault; or an `Idempotency-Key` used for another request */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the caller's rate limit (`Retry-After`); nothing done */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2781,6 +3208,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description A request with this `Idempotency-Key` is still running (`Retry-After`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body over 64 KiB */
             413: {
                 headers: {
@@ -2799,8 +3235,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Invalid input: `field` names it, `errors` lists every fault */
+            /** @description Invalid input: `field` names it, `errors` lists every fault; or an `Idempotency-Key` used for another request */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the caller's rate limit (`Retry-After`); nothing done */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2878,6 +3323,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description A request with this `Idempotency-Key` is still running (`Retry-After`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body over 64 KiB */
             413: {
                 headers: {
@@ -2896,8 +3350,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Invalid input: `field` names it, `errors` lists every fault */
+            /** @description Invalid input: `field` names it, `errors` lists every fault; or an `Idempotency-Key` used for another request */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the caller's rate limit (`Retry-After`); nothing done */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2979,6 +3442,24 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description A request with this `Idempotency-Key` is still running (`Retry-After`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `If-Match` names none of the task's current ETag (`ETag` has it); nothing changed */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body over 64 KiB */
             413: {
                 headers: {
@@ -2997,8 +3478,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Invalid input: `field` names it, `errors` lists every fault */
+            /** @description Invalid input: `field` names it, `errors` lists every fault; or an `Idempotency-Key` used for another request */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the caller's rate limit (`Retry-After`); nothing done */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3082,8 +3572,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Invalid input: `field` names it, `errors` lists every fault */
+            /** @description Invalid input: `field` names it, `errors` lists every fault; or an `Idempotency-Key` used for another request */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the caller's rate limit (`Retry-After`); nothing done */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3156,6 +3655,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description A request with this `Idempotency-Key` is still running (`Retry-After`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body over 64 KiB */
             413: {
                 headers: {
@@ -3174,8 +3682,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Invalid input: `field` names it, `errors` lists every fault */
+            /** @description Invalid input: `field` names it, `errors` lists every fault; or an `Idempotency-Key` used for another request */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the caller's rate limit (`Retry-After`); nothing done */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
