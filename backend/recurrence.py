@@ -175,7 +175,15 @@ TimeZone = Annotated[
     str,
     StringConstraints(max_length=64),
     AfterValidator(zone_name),
-    WithJsonSchema({"type": "string", "maxLength": 64, "examples": ["Australia/Sydney"]}),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 64,
+            "pattern": f"^{ZONE_NAME.pattern}$",
+            "examples": ["Australia/Sydney"],
+        }
+    ),
 ]
 """An IANA time zone name in a request body."""
 

@@ -13,7 +13,6 @@ from pydantic import (
     Field,
     PlainSerializer,
     StrictBool,
-    StrictInt,
     StringConstraints,
     ValidationInfo,
     WithJsonSchema,
@@ -45,7 +44,8 @@ ErrorCode = Literal[
 ]
 
 MAX_TAGS = 10
-MAX_ID = 2**63 - 1
+MAX_SAFE_ID = 2**53 - 1
+"""The largest id a JavaScript number holds exactly; ids are never near it."""
 MAX_BULK = 100
 
 
@@ -232,9 +232,16 @@ def distinct_ids(ids: list[int]) -> list[int]:
     return ids
 
 
+def json_integer(value: object) -> object:
+    """An integer as JSON Schema counts one (`290.0` included); never a string or a boolean."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("Input should be a valid integer")
+    return value
+
+
 BulkAction = Literal["complete", "reopen", "delete", "restore"]
 TaskIds = Annotated[
-    list[Annotated[StrictInt, Field(ge=1, le=MAX_ID)]],
+    list[Annotated[int, Field(ge=1, le=MAX_SAFE_ID), BeforeValidator(json_integer)]],
     Field(min_length=1, max_length=MAX_BULK, json_schema_extra={"uniqueItems": True}),
     AfterValidator(distinct_ids),
 ]

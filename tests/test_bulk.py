@@ -230,11 +230,17 @@ def invalid(field: str, message: str) -> dict[str, Any]:
         ),
         ({"action": "complete", "ids": [0]}, "ids.0", "Input should be greater than or equal to 1"),
         (
-            {"action": "complete", "ids": [2**63]},
+            {"action": "complete", "ids": [2**53]},
             "ids.0",
-            "Input should be less than or equal to 9223372036854775807",
+            "Input should be less than or equal to 9007199254740991",
         ),
         ({"action": "complete", "ids": ["1"]}, "ids.0", "Input should be a valid integer"),
+        ({"action": "complete", "ids": [True]}, "ids.0", "Input should be a valid integer"),
+        (
+            {"action": "complete", "ids": [1.5]},
+            "ids.0",
+            "Input should be a valid integer, got a number with a fractional part",
+        ),
         (
             {"action": "archive", "ids": [1]},
             "action",
@@ -264,3 +270,17 @@ def test_a_wrong_method_on_bulk_is_405_never_a_task_route(
 
     assert response.status_code == 405
     assert response.headers["allow"] == "POST"
+
+
+def test_an_id_written_as_a_whole_float_is_that_id_as_json_schema_counts_integers(
+    client: TestClient, auth_headers: Headers
+) -> None:
+    task = create(client, auth_headers)
+
+    response = client.post(
+        "/api/tasks/bulk",
+        json={"action": "delete", "ids": [float(task["id"])]},
+        headers=auth_headers,
+    )
+
+    assert [item["id"] for item in response.json()["items"]] == [task["id"]]

@@ -147,7 +147,7 @@ def bulk_applied(
     client: TestClient, headers: Headers, wire: Wire, action: str, task_id: int
 ) -> list[str]:
     """The messages of a bulk action (checked to have applied to the task)."""
-    body = {"action": action, "ids": [task_id, 2**62]}  # the second names no task
+    body = {"action": action, "ids": [task_id, 2**52]}  # the second names no task
     response = client.post("/api/tasks/bulk", json=body, headers=headers)
     assert [task["id"] for task in response.json()["items"]] == [task_id], response.text
     return wire.sent()
