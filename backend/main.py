@@ -6,7 +6,7 @@ from fastapi.routing import APIRoute
 from backend import errors
 from backend.logs import RequestLog, configure
 from backend.middleware import CORS, BodyLimit, CatchAll, StripTrailingSlash
-from backend.routes import cron, health, me, tasks, trash
+from backend.routes import cron, health, me, sync, tasks, trash
 
 API_DESCRIPTION = """\
 A multi-user task API for web frontends whose users sign in with Better Auth.
@@ -36,6 +36,7 @@ def create_app() -> FastAPI:
     for prefix, path_user in (("/api/tasks", False), ("/api/{user_id}/tasks", True)):
         app.include_router(tasks.router(prefix, path_user=path_user))
         app.include_router(trash.router(prefix, path_user=path_user))
+        app.include_router(sync.router(prefix, path_user=path_user))
     app.include_router(cron.router)
     errors.install(app)
     configure()

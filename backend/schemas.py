@@ -176,6 +176,13 @@ class TaskOut(BaseModel):
     version: int
 
 
+class Changes(BaseModel):
+    changes: list[TaskOut]
+    purged: list[int]
+    next_since: str
+    has_more: bool
+
+
 class Purged(BaseModel):
     purged: int
 

@@ -19,6 +19,7 @@ DESCRIPTIONS = {
     401: "No token, or a token that is expired or invalid (`WWW-Authenticate: Bearer`)",
     403: "`{user_id}` in the path is not the caller",
     404: "No such task for this caller",
+    410: "`since` is older than TRASH_RETENTION_DAYS (`SYNC_EXPIRED`): sync again without it",
     413: "Body over 64 KiB",
     415: "A `Content-Encoding` other than identity (bodies are never decompressed)",
     422: "Invalid input: `field` names it, `errors` lists every fault",
