@@ -38,6 +38,8 @@ class Replica:
     tasks: dict[int, Task] = field(default_factory=dict)
     received: list[int] = field(default_factory=list)
     """Ids of every task sent, in order, duplicates included."""
+    versions: list[tuple[int, int]] = field(default_factory=list)
+    """`(id, version)` of every task sent."""
 
     def page(self) -> dict[str, Any]:
         """Call once, apply what came back; the answer, for assertions."""
@@ -45,6 +47,7 @@ class Replica:
         for task in body["changes"]:
             self.tasks[task["id"]] = task
             self.received.append(task["id"])
+            self.versions.append((task["id"], task["version"]))
         for task_id in body["purged"]:
             self.tasks.pop(task_id, None)
         self.since = body["next_since"]

@@ -236,3 +236,4 @@ def test_a_replica_rebuilt_from_changes_equals_the_server_under_a_random_schedul
 
     assert replica.state() == server_state(database_url, user_id)
     assert (replica.page()["changes"], replica.page()["purged"]) == ([], [])
+    assert len(set(replica.versions)) == len(replica.versions), "a version was sent twice"
