@@ -172,6 +172,16 @@ def test_the_path_form_serves_the_callers_changes_and_refuses_another_user(
     assert theirs.json()["code"] == "FORBIDDEN"
 
 
+def test_changes_is_no_task_id_and_serves_only_get(
+    client: TestClient, auth_headers: Headers
+) -> None:
+    response = client.post("/api/tasks/changes", headers=auth_headers)
+
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET"
+    assert response.json()["code"] == "METHOD_NOT_ALLOWED"
+
+
 def encoded(raw: Any) -> str:
     return base64.urlsafe_b64encode(json.dumps(raw).encode()).decode().rstrip("=")
 
