@@ -147,6 +147,31 @@ def test_pages_inside_transactions_the_token_listed_as_running_serve_every_row(
     assert replica.state() == server_state(database_url, user_id)
 
 
+def test_past_the_listed_limit_a_token_resends_from_the_oldest_running_and_misses_nothing(
+    client: TestClient,
+    auth_headers: Headers,
+    user_id: str,
+    database_url: str,
+    writers: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from backend import sync
+
+    monkeypatch.setattr(sync, "MAX_LISTED", 0)  # as if thousands were running
+    first, second = create(client, auth_headers, "a"), create(client, auth_headers, "b")
+    replica = Replica(client, auth_headers)
+    replica.sync()
+    writers[0].execute(WRITES["edit"], {"title": "by A", "id": first, "user": user_id})
+    client.patch(f"/api/tasks/{second}", json={"title": "by B"}, headers=auth_headers)
+
+    replica.sync()
+    writers[0].commit()
+    replica.sync()
+
+    assert replica.tasks[first]["title"] == "by A"
+    assert replica.state() == server_state(database_url, user_id)
+
+
 class Schedule:
     """Seeded random writes across the writers and the API, with syncs in between."""
 
