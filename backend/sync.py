@@ -44,6 +44,8 @@ MAX_XID = 2**64
 MAX_ID = 2**63
 MAX_TOKEN = 32_768
 """Characters: a token lists the transactions running server-wide when it was issued."""
+MAX_PARTLY_SERVED = 100
+"""Listed transactions with a floor: a page ends inside each; more is no token of ours."""
 MAX_LISTED = 1000
 """Beyond this many running, a final page's token re-sends from the oldest instead."""
 CLOCK_SKEW_SECONDS = 300
@@ -103,6 +105,8 @@ def parse(text: str) -> Token:
         if entries and xid <= entries[-1][0]:
             raise malformed()
         entries.append((xid, entry[1]))
+    if sum(1 for _, floor in entries if floor > 0) > MAX_PARTLY_SERVED:
+        raise malformed()
     return Token((after_xid, after_id), tuple(entries), floor, issued)
 
 
@@ -118,24 +122,32 @@ def xid8(value: int) -> ColumnElement[Any]:
     return cast(literal(str(value), Text), XID8())
 
 
+def xid8_array(values: list[int]) -> ColumnElement[Any]:
+    """A `text[]` parameter cast to `xid8[]`: folded into a constant the planner can hash."""
+    return cast(literal([str(v) for v in values], postgresql.ARRAY(Text)), postgresql.ARRAY(XID8()))
+
+
 def unknown(xid: ColumnElement[Any], id: ColumnElement[Any], token: Token) -> ColumnElement[bool]:
-    """Rows the token's holder does not have, as one range of the `(user_id, xid, id)` index."""
+    """Rows the token's holder does not have, as one range of the `(user_id, xid, id)` index.
+
+    Listed transactions are matched by a hashed `= ANY` (however long the list, a row costs
+    one probe); the few partly served ones, with their floors, by a lookup of their own.
+    """
     after = tuple_(xid, id) > tuple_(xid8(token.after[0]), literal(token.after[1], BigInteger))
     if not token.also:
         return after
-    xids = ",".join(str(x) for x, _ in token.also)
-    entries = (
-        func.unnest(
-            cast(literal(f"{{{xids}}}", Text), postgresql.ARRAY(XID8())),
-            literal([floor for _, floor in token.also], postgresql.ARRAY(BigInteger)),
-        )
-        .table_valued("x", "floor")
-        .render_derived(name="listed")
-    )
-    running = exists(
-        select(literal(1)).select_from(entries).where(entries.c.x == xid, id > entries.c.floor)
-    )
-    return and_(xid >= xid8(token.also[0][0]), or_(after, running))
+    conditions = [after]
+    running = [x for x, floor in token.also if floor == 0]
+    partly = [(x, floor) for x, floor in token.also if floor > 0]
+    if running:
+        conditions.append(xid == func.any(xid8_array(running)))
+    if partly:
+        floors = literal([floor for _, floor in partly], postgresql.ARRAY(BigInteger))
+        entries = func.unnest(xid8_array([x for x, _ in partly]), floors)
+        served = entries.table_valued("x", "floor").render_derived(name="served")
+        match = and_(served.c.x == xid, id > served.c.floor)
+        conditions.append(exists(select(literal(1)).select_from(served).where(match)))
+    return and_(xid >= xid8(token.also[0][0]), or_(*conditions))
 
 
 def task_rows(user_id: str, token: Token | None, limit: int, gate: ColumnElement[bool]) -> Any:

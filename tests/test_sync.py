@@ -203,6 +203,7 @@ MALFORMED = [
     encoded([1, 10, 0, [[5]], 0, NOW]),
     encoded([1, 10, 0, [], 0, NOW + 86400]),  # issued tomorrow
     encoded([1, 10.5, 0, [], 0, NOW]),
+    encoded([1, 1000, 0, [[d, 1] for d in range(101, 0, -1)], 0, NOW]),  # 101 partly served
     "A" * 40_000,
 ]
 
