@@ -7,6 +7,7 @@
     ├── Forbidden                   403   FORBIDDEN
     ├── NotFound                    404   NOT_FOUND
     ├── Conflict                    409   CONFLICT
+    ├── SyncExpired                 410   SYNC_EXPIRED
     ├── PreconditionFailed          412   PRECONDITION_FAILED
     ├── PayloadTooLarge             413   PAYLOAD_TOO_LARGE
     ├── UnsupportedMediaType        415   UNSUPPORTED_MEDIA_TYPE
@@ -107,6 +108,17 @@ class Conflict(AppError):
     code = "CONFLICT"
     detail = "A request with this Idempotency-Key is still running; retry shortly"
     default_headers: ClassVar[dict[str, str]] = {"Retry-After": "1"}
+
+
+class SyncExpired(AppError):
+    """Raise when a sync token is older than TRASH_RETENTION_DAYS: purges it needs are gone."""
+
+    status_code = 410
+    code = "SYNC_EXPIRED"
+    detail = "This sync token has expired: sync again without `since` to get every task"
+
+    def __init__(self, headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(field="since", headers=headers)
 
 
 class PreconditionFailed(AppError):

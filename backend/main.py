@@ -6,7 +6,7 @@ from fastapi.routing import APIRoute
 from backend import errors
 from backend.logs import RequestLog, configure
 from backend.middleware import CORS, BodyLimit, CatchAll, StripTrailingSlash
-from backend.routes import bulk, cron, health, me, stats, tasks, trash
+from backend.routes import bulk, cron, health, me, stats, sync, tasks, trash
 
 API_DESCRIPTION = """\
 A multi-user task API for web frontends whose users sign in with Better Auth.
@@ -38,6 +38,7 @@ def create_app() -> FastAPI:
         app.include_router(trash.router(prefix, path_user=path_user))
         app.include_router(stats.router(prefix, path_user=path_user))
         app.include_router(bulk.router(prefix, path_user=path_user))
+        app.include_router(sync.router(prefix, path_user=path_user))
     app.include_router(cron.router)
     errors.install(app)
     configure()

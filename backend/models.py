@@ -15,6 +15,19 @@ LIVE = sa.text("deleted_at IS NULL")
 TRASHED = sa.text("deleted_at IS NOT NULL")
 
 
+class XID8(sa.types.UserDefinedType[str]):
+    """PostgreSQL's 64-bit transaction id: which transaction wrote a row (sync's watermark)."""
+
+    cache_ok = True
+
+    def get_col_spec(self, **_: object) -> str:
+        return "XID8"
+
+
+postgresql.base.ischema_names["xid8"] = XID8  # reflected as itself: migrations compare equal
+CURRENT_XACT = sa.text("pg_current_xact_id()")
+
+
 RECURRENCE_SHAPE = (
     "recurrence ~ '^FREQ=(DAILY|WEEKLY|MONTHLY|YEARLY)(;INTERVAL=[1-9][0-9]{0,2})?"
     "(;BYDAY=(MO|TU|WE|TH|FR|SA|SU)(,(MO|TU|WE|TH|FR|SA|SU)){0,6})?"
@@ -58,6 +71,7 @@ class Task(SQLModel, table=True):
         ),
         sa.Index("ix_tasks_trashed_at", "deleted_at", postgresql_where=TRASHED),
         sa.Index("ix_tasks_tags", "tags", postgresql_using="gin"),
+        sa.Index("ix_tasks_user_written", "user_id", "write_xid", "id"),
     )
 
     id: int | None = Field(
@@ -102,6 +116,10 @@ class Task(SQLModel, table=True):
     version: int = Field(
         default=1, sa_column=sa.Column(sa.Integer, nullable=False, server_default="1")
     )
+    write_xid: str | None = Field(  # set by the DEFAULT and, on every UPDATE, by a trigger
+        default=None,
+        sa_column=sa.Column(XID8(), nullable=False, server_default=CURRENT_XACT),
+    )
 
 
 tasks = Task.__table__  # type: ignore[attr-defined]
@@ -142,5 +160,28 @@ class RateLimit(SQLModel, table=True):
     used: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
 
 
+class TaskTombstone(SQLModel, table=True):
+    """A task deleted for good, written by the trigger on every DELETE: what sync calls purged."""
+
+    __tablename__ = "task_tombstones"
+    __table_args__ = (
+        sa.Index("ix_task_tombstones_user_written", "user_id", "write_xid", "task_id"),
+        sa.Index("ix_task_tombstones_deleted", "deleted_at"),
+    )
+
+    task_id: int = Field(sa_column=sa.Column(sa.BigInteger, primary_key=True, autoincrement=False))
+    user_id: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    write_xid: str | None = Field(
+        default=None, sa_column=sa.Column(XID8(), nullable=False, server_default=CURRENT_XACT)
+    )
+    deleted_at: datetime | None = Field(
+        default=None,
+        sa_column=sa.Column(
+            sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        ),
+    )
+
+
 idempotency_keys = IdempotencyKey.__table__  # type: ignore[attr-defined]
 rate_limits = RateLimit.__table__  # type: ignore[attr-defined]
+task_tombstones = TaskTombstone.__table__  # type: ignore[attr-defined]

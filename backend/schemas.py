@@ -275,6 +275,13 @@ class Stats(BaseModel):
     trashed: int = Field(description="In the trash (within TRASH_RETENTION_DAYS)")
 
 
+class Changes(BaseModel):
+    changes: list[TaskOut]
+    purged: list[int]
+    next_since: str
+    has_more: bool
+
+
 class Purged(BaseModel):
     purged: int
 

@@ -10,10 +10,14 @@ from backend.conditions import IfMatch
 from backend.config import get_settings
 from backend.envelope import KEY_LIFETIME, Call, Envelope, Outcome, rows_payload, run
 from backend.listing import page_of
-from backend.models import idempotency_keys, tasks
+from backend.models import idempotency_keys, task_tombstones, tasks
 from backend.pagination import Cursor
 from backend.queries import write, write_outcome
 from backend.schemas import TaskOut
+
+TOMBSTONE_GRACE = timedelta(days=1)
+"""Tombstones outlive retention by this much: a deleting transaction may commit well after
+it began (its `now()`), and a sync token older than retention is refused anyway."""
 
 SORT = ("deleted_at", "desc")
 """The trash's one order: most recently deleted first, ties by id."""
@@ -95,10 +99,15 @@ def empty_trash(db: Engine, call: Call) -> Outcome:
 
 
 def purge_expired(db: Engine) -> int:
-    """Delete every user's tasks trashed past retention, and idempotency keys past theirs."""
+    """Delete every user's tasks trashed past retention (the trigger buries each in a
+    tombstone), tombstones past retention, and idempotency keys past their lifetime."""
     expired = and_(tasks.c.deleted_at.is_not(None), tasks.c.deleted_at <= func.now() - retention())
     gone = delete(tasks).where(expired).returning(tasks.c.id).cte("gone")
     old_keys = idempotency_keys.c.created_at <= func.now() - KEY_LIFETIME
     keys = delete(idempotency_keys).where(old_keys).returning(idempotency_keys.c.key).cte("keys")
+    stone = task_tombstones.c
+    old_stones = stone.deleted_at <= func.now() - retention() - TOMBSTONE_GRACE
+    stones = delete(task_tombstones).where(old_stones).returning(stone.task_id).cte("stones")
     count = select(func.count()).select_from(gone).scalar_subquery()
-    return int(run(db, select(count.label("purged")).add_cte(keys), write=True)[0]["purged"])
+    statement = select(count.label("purged")).add_cte(keys).add_cte(stones)
+    return int(run(db, statement, write=True)[0]["purged"])

@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import event, true
 
-from backend import db, listing, stats, trash
+from backend import db, listing, stats, sync, trash
 from backend.errors import DatabaseNotConfigured
 from backend.main import create_app
 from backend.pagination import Cursor, Order, Sort, SortValue
@@ -151,6 +151,24 @@ def bulk_applied(
     response = client.post("/api/tasks/bulk", json=body, headers=headers)
     assert [task["id"] for task in response.json()["items"]] == [task_id], response.text
     return wire.sent()
+
+
+def test_a_sync_is_one_round_trip_with_or_without_a_token(
+    client: TestClient, auth_headers: Headers, user_id: str, wire: Wire
+) -> None:
+    client.post("/api/tasks", json={"title": "x"}, headers=auth_headers)
+    wire.sent()
+
+    first = client.get("/api/tasks/changes", headers=auth_headers)
+    without = wire.sent()
+    client.get(
+        "/api/tasks/changes", params={"since": first.json()["next_since"]}, headers=auth_headers
+    )
+    since = wire.sent()
+
+    for messages in (without, since):
+        assert round_trips(messages) == 1, messages
+        assert user_id in "".join(m for m in messages if m.startswith("Bind"))
 
 
 def test_a_cold_start_sends_nothing_before_the_first_statement(
@@ -321,3 +339,28 @@ def test_stats_read_the_live_and_trash_indexes_never_the_whole_table(
     assert "Seq Scan" not in plan, plan
     assert re.search(r"Index (Only )?Scan using ix_tasks_user_\w+ on tasks", plan), plan
     assert "using ix_tasks_user_trash" in plan, plan
+
+
+SYNC_TOKENS = [
+    None,
+    sync.Token((10**6, 5)),
+    sync.Token((10**6, 5), ((999_990, 0), (999_995, 3)), floor=999_000),
+]
+
+
+@pytest.mark.parametrize("token", SYNC_TOKENS)
+def test_sync_reads_the_write_xid_indexes_in_order_without_sorting(
+    env: Env, database_url: str, token: sync.Token | None
+) -> None:
+    statements = [sync.task_rows("someone", token, 100, true())]
+    if token is not None:
+        statements.append(sync.tombstone_rows("someone", token, 100, true()))
+
+    plans = [plan_of(database_url, statement) for statement in statements]
+
+    indexes = ["ix_tasks_user_written", "ix_task_tombstones_user_written"]
+    for index, plan in zip(indexes, plans, strict=False):
+        assert re.search(f"Index (Only )?Scan using {index} ", plan), plan
+        assert "Sort" not in plan, plan
+        if token is not None:  # a range from the token on: not every row of the user
+            assert re.search(r"Index Cond: .*write_xid", plan), plan

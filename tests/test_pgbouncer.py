@@ -20,6 +20,7 @@ from sqlalchemy import make_url
 
 from backend.main import create_app
 from tests.conftest import Env
+from tests.syncing import Replica
 
 Headers = dict[str, str]
 
@@ -169,3 +170,22 @@ def test_a_restarted_pooler_costs_no_failed_request(
     response = pooled_client.get("/api/tasks", headers=auth_headers)
 
     assert response.status_code == 200
+
+
+def test_sync_through_pgbouncer_pages_and_goes_idle_whichever_server_connection_answers(
+    pooled_client: TestClient, auth_headers: Headers, bouncer: Bouncer
+) -> None:
+    for index in range(3):
+        pooled_client.post("/api/tasks", json={"title": f"t{index}"}, headers=auth_headers)
+    replica = Replica(pooled_client, auth_headers, limit=1)
+    idle = []
+
+    with psycopg.connect(bouncer.url, autocommit=True, prepare_threshold=None) as other_instance:
+        replica.sync()
+        for _ in range(8):  # past psycopg's prepare threshold, server connections changing hands
+            other_instance.execute("SELECT 1")
+            idle.append(replica.page())
+
+    assert sorted(replica.received) == sorted(replica.tasks)
+    assert len(replica.tasks) == 3
+    assert {(len(page["changes"]), len(page["purged"])) for page in idle} == {(0, 0)}

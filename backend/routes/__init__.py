@@ -21,6 +21,7 @@ DESCRIPTIONS = {
     404: "No such task for this caller",
     409: "A request with this `Idempotency-Key` is still running (`Retry-After`)",
     412: "`If-Match` names none of the task's current ETag (`ETag` has it); nothing changed",
+    410: "`since` is older than TRASH_RETENTION_DAYS (`SYNC_EXPIRED`): sync again without it",
     413: "Body over 64 KiB",
     415: "A `Content-Encoding` other than identity (bodies are never decompressed)",
     422: "Invalid input: `field` names it, `errors` lists every fault; or an `Idempotency-Key` "

@@ -1,0 +1,33 @@
+"""The caller's changes since a sync token: for frontends that keep a local copy."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from backend import sync
+from backend.db import DatabaseDep
+from backend.routes import ON_READ, CallDep, answer, callers_router, error_responses
+from backend.routes.tasks import Limit
+from backend.schemas import Changes
+
+Since = Annotated[
+    str | None,
+    Query(description="`next_since` of the previous call; none: every live and trashed task"),
+]
+
+
+def list_changes(
+    call: CallDep, db: DatabaseDep, response: Response, since: Since = None, limit: Limit = 100
+) -> Changes:
+    """Tasks written and ids purged since `since`, at least once each; `next_since` goes on."""
+    changes, outcome = sync.changes(db, call, since, limit)
+    answer(outcome, response)
+    return changes
+
+
+def router(prefix: str, *, path_user: bool = False) -> APIRouter:
+    """The sync route under the task collection at `prefix`."""
+    routes = callers_router(prefix, path_user=path_user)
+    responses = error_responses(*ON_READ, 410, path_user=path_user)
+    routes.get("/changes", responses=responses)(list_changes)
+    return routes
