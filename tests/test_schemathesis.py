@@ -89,8 +89,7 @@ def refused_by_design(response: schemathesis.Response, case: Case) -> bool:
     return (
         (cursor_sent and body.get("field") == "cursor")
         or body.get("code") == "IDEMPOTENCY_KEY_REUSED"
-        or (bool(faults)
-        and faults <= RULE_FIELDS)
+        or (bool(faults) and faults <= RULE_FIELDS)
     )
 
 
