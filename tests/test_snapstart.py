@@ -1,0 +1,80 @@
+"""SnapStart hooks: warm before the snapshot without connecting; after a restore, share nothing."""
+
+import random
+import sys
+from types import ModuleType
+
+import pytest
+from sqlalchemy import Engine
+from sqlalchemy.pool import QueuePool
+
+from backend import auth, config, db, snapstart
+from backend.main import app
+from tests.conftest import Env
+
+Hooks = list[tuple[str, snapstart.Hook]]
+
+
+def pool_of(engine: Engine) -> QueuePool:
+    assert isinstance(engine.pool, QueuePool)
+    return engine.pool
+
+
+@pytest.fixture
+def runtime(monkeypatch: pytest.MonkeyPatch) -> Hooks:
+    """Lambda's `snapshot_restore_py`, recording what is registered, in order."""
+    registered: Hooks = []
+    module = ModuleType("snapshot_restore_py")
+    module.register_before_snapshot = lambda hook: registered.append(("before", hook))  # type: ignore[attr-defined]
+    module.register_after_restore = lambda hook: registered.append(("after", hook))  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "snapshot_restore_py", module)
+    return registered
+
+
+def test_register_does_nothing_without_the_snapstart_runtime(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "snapshot_restore_py", None)  # import raises ImportError
+
+    assert snapstart.register() is False
+
+
+def test_register_hands_both_hooks_to_the_runtime(runtime: Hooks) -> None:
+    assert snapstart.register() is True
+
+    assert runtime == [("before", snapstart.before_snapshot), ("after", snapstart.after_restore)]
+
+
+def test_before_snapshot_warms_the_app_and_opens_no_connection(env: Env) -> None:
+    app.middleware_stack = None
+
+    snapstart.before_snapshot()
+
+    assert app.middleware_stack is not None
+    assert db.get_engine.cache_info().currsize == 0
+    assert config.get_settings.cache_info().currsize == 0
+
+
+def test_no_connection_or_cached_secret_outlives_a_restore(env: Env, runtime: Hooks) -> None:
+    snapstart.register()
+    engine = db.get_engine()
+    with engine.connect() as connection:
+        raw = connection.connection.dbapi_connection
+    settings, verifier = config.get_settings(), auth.get_verifier()
+    assert raw is not None
+    assert not raw.closed
+    assert pool_of(engine).checkedin() == 1
+    random.seed(0)
+    seeded = random.getstate()
+
+    for _, hook in runtime:  # before-snapshot, then after-restore
+        hook()
+
+    assert raw.closed
+    assert pool_of(engine).checkedin() == 0
+    caches = (db.get_engine, config.get_settings, auth.get_verifier)
+    assert [cache.cache_info().currsize for cache in caches] == [0, 0, 0]
+    assert db.get_engine() is not engine
+    assert config.get_settings() is not settings
+    assert auth.get_verifier() is not verifier
+    assert random.getstate() != seeded
