@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 CHECKED := backend api tests scripts bench
 BETTER_AUTH := tests/interop/better_auth
 
-.PHONY: run test bench package openapi clean
+.PHONY: run test bench bench-scale package openapi clean
 
 run: $(VENV)/.local-installed  ## Run the API on http://127.0.0.1:8000 (embedded PostgreSQL without DATABASE_URL)
 	$(BIN)/python -m backend serve
@@ -20,6 +20,9 @@ test: $(VENV)/.dev-installed $(BETTER_AUTH)/node_modules/.installed  ## Lint, ty
 
 bench: $(VENV)/.local-installed  ## Print the data path's figures as ratios to raw psycopg (BENCH_ARGS=--latency-ms 5)
 	$(BIN)/python bench/data_path.py $(BENCH_ARGS)
+
+bench-scale: $(VENV)/.local-installed  ## 1,000,000 tasks: first vs deep page, q, tag, trash, with plans (BENCH_DATABASE_URL)
+	$(BIN)/python bench/scale.py $(BENCH_ARGS)
 
 package: $(VENV)/.local-installed  ## Build the Lambda package in dist/lambda.zip
 	$(BIN)/python scripts/package_lambda.py
