@@ -61,15 +61,16 @@ def explain(url: str, statement: Any) -> str:
         return "\n".join(f"    {row[0]}" for row in rows)
 
 
-def timed(run: Callable[[], object]) -> float:
-    """Median ms of RUNS warm calls, after one untimed call."""
-    run()
-    times = []
-    for _ in range(RUNS):
-        started = time.perf_counter()
-        run()
-        times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times)
+def timed(runs: dict[str, Callable[[], object]]) -> dict[str, float]:
+    """Median ms of RUNS warm calls of each, taking turns call by call so drift hits all alike."""
+    times: dict[str, list[float]] = {label: [] for label in runs}
+    for round_ in range(RUNS + 1):  # the first round warms up
+        for label, run in runs.items():
+            started = time.perf_counter()
+            run()
+            if round_:
+                times[label].append((time.perf_counter() - started) * 1000)
+    return {label: statistics.median(values) for label, values in times.items()}
 
 
 def deep_cursor(url: str, offset: int) -> Any:
@@ -136,9 +137,9 @@ def main() -> None:
         print(f"Seeded {args.tasks:,} tasks ({args.big:,} of one user's) in {seconds:.0f} s")
         os.environ.update(DATABASE_URL=url, BETTER_AUTH_SECRET="scale-bench-secret-long-enough")
         os.environ.pop("APP_SECRETS_ARN", None)
-        results: dict[str, float] = {}
-        for label, (run, statement) in cases(url, args.depth).items():
-            results[label] = timed(run)
+        found = cases(url, args.depth)
+        results = timed({label: run for label, (run, _) in found.items()})
+        for label, (_, statement) in found.items():
             print(
                 f"\n== {label}: {results[label]:.2f} ms (median of {RUNS}, warm, through the app)"
             )
