@@ -2,9 +2,11 @@
 
 import random
 import sys
+from pathlib import Path
 from types import ModuleType
 
 import pytest
+import yaml  # type: ignore[import-untyped]  # PyYAML comes with cfn-lint
 from sqlalchemy import Engine
 from sqlalchemy.pool import QueuePool
 
@@ -78,3 +80,33 @@ def test_no_connection_or_cached_secret_outlives_a_restore(env: Env, runtime: Ho
     assert config.get_settings() is not settings
     assert auth.get_verifier() is not verifier
     assert random.getstate() != seeded
+
+
+def test_both_deploy_files_turn_snapstart_on_for_every_function() -> None:
+    root = Path(__file__).resolve().parent.parent
+    template = yaml.load((root / "template.yaml").read_text(), Loader=CloudFormationLoader)
+    framework = yaml.safe_load((root / "serverless.yml").read_text())
+
+    functions = template["Globals"]["Function"]
+    assert functions["SnapStart"] == {"ApplyOn": "PublishedVersions"}
+    assert functions["AutoPublishAlias"]  # SnapStart applies to versions: events call the alias
+    assert {name: f.get("snapStart") for name, f in framework["functions"].items()} == {
+        "api": True,
+        "purge": True,
+    }
+
+
+class CloudFormationLoader(yaml.SafeLoader):  # type: ignore[misc]
+    """PyYAML's safe loader, reading CloudFormation's short tags (`!Ref`, `!If`) as plain data."""
+
+
+CloudFormationLoader.add_multi_constructor(
+    "!",
+    lambda loader, _suffix, node: (
+        loader.construct_sequence(node)
+        if isinstance(node, yaml.SequenceNode)
+        else loader.construct_scalar(node)
+        if isinstance(node, yaml.ScalarNode)
+        else loader.construct_mapping(node)
+    ),
+)
