@@ -27,7 +27,7 @@ SELECT CASE WHEN i <= %(big)s::int THEN '{BIG}' ELSE 'user-' || (i %% %(others)s
        'Task ' || i || ' ' || ({WORDS})[1 + i %% 6],
        CASE WHEN i %% 3 = 0 THEN 'Notes ' || md5(i::text) END,
        1 + i %% 3,
-       (CASE WHEN i %% 100 = 0 THEN '{{urgent,work}}'
+       (CASE WHEN i %% 100 = 7 THEN '{{urgent,work}}'
              WHEN i %% 4 = 0 THEN '{{home}}' WHEN i %% 4 = 1 THEN '{{work}}'
              ELSE '{{}}' END)::text[],
        CASE WHEN i %% 5 <> 0 THEN now() + (i %% 97 - 30) * interval '1 day' END,
@@ -100,7 +100,7 @@ def cases(url: str, depth: int) -> dict[str, tuple[Callable[[], object], Any]]:
             limit=50, cursor=deep_cursor(url, depth)
         ),
         "q=invoice (common word, 1 in 6)": listing.ListQuery(limit=50, q="invoice"),
-        "q=c4ca42 (rare substring)": listing.ListQuery(limit=50, q="c4ca42"),
+        "q=task 4242 (rare, 11 matches)": listing.ListQuery(limit=50, q="task 4242"),
         "tag=home (1 in 4)": listing.ListQuery(limit=50, tags=("home",)),
         "tag=urgent (1 in 100)": listing.ListQuery(limit=50, tags=("urgent",)),
     }
