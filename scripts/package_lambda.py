@@ -138,6 +138,17 @@ PRUNED_PATHS = {
         ),
         "test cases and developer tools inside packages",
     ),
+    # Verifying a JWT loads keys and signatures only; nothing imports these unless asked to.
+    **dict.fromkeys(
+        (
+            "cryptography/fernet.py",
+            "cryptography/hazmat/primitives/twofactor",
+            "cryptography/hazmat/primitives/serialization/pkcs7.py",
+            "cryptography/hazmat/primitives/serialization/pkcs12.py",
+            "cryptography/x509/ocsp.py",
+        ),
+        "cryptography's features no token check uses",
+    ),
     # zoneinfo reads the compiled zones only; these are the text sources and tables.
     **{
         f"tzdata/zoneinfo/{name}": "tzdata's text tables"
