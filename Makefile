@@ -8,7 +8,7 @@ CHECKED := backend api tests scripts bench
 BETTER_AUTH := tests/interop/better_auth
 CLIENT := clients/typescript
 
-.PHONY: run test bench package openapi client clean
+.PHONY: run test bench bench-scale package openapi client clean
 
 run: $(VENV)/.local-installed  ## Run the API on http://127.0.0.1:8000 (embedded PostgreSQL without DATABASE_URL)
 	$(BIN)/python -m backend serve
@@ -21,6 +21,9 @@ test: $(VENV)/.dev-installed $(BETTER_AUTH)/node_modules/.installed $(CLIENT)/di
 
 bench: $(VENV)/.local-installed  ## Print the data path's figures as ratios to raw psycopg (BENCH_ARGS=--latency-ms 5)
 	$(BIN)/python bench/data_path.py $(BENCH_ARGS)
+
+bench-scale: $(VENV)/.local-installed  ## 1,000,000 tasks: first vs deep page, q, tag, trash, with plans (BENCH_DATABASE_URL)
+	$(BIN)/python bench/scale.py $(BENCH_ARGS)
 
 package: $(VENV)/.local-installed  ## Build the Lambda package in dist/lambda.zip
 	$(BIN)/python scripts/package_lambda.py

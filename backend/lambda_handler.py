@@ -24,6 +24,7 @@ from backend.config import require_database
 from backend.errors import AppError, ValidationFailed, error_response
 from backend.main import app
 from backend.middleware import BasePath
+from backend.snapstart import register as register_snapstart_hooks
 
 log = logging.getLogger("backend")
 
@@ -142,3 +143,4 @@ def purge(event: Event, context: Any) -> dict[str, int]:
 
 require_database()
 adapter = Mangum(BasePath(app, os.environ.get("API_BASE_PATH", "")), lifespan="off")
+register_snapstart_hooks()

@@ -5,10 +5,21 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
-from sqlalchemy import ColumnElement, Engine, Select, and_, func, or_, select, true, tuple_
+from sqlalchemy import (
+    ColumnElement,
+    Engine,
+    Select,
+    and_,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+    tuple_,
+)
 
 from backend.envelope import Call, Envelope, Outcome
-from backend.models import tasks
+from backend.models import SEARCHED, tasks
 from backend.pagination import Cursor, Order, Sort, split_page
 from backend.queries import priority_number, read, to_task
 from backend.schemas import Priority, TaskOut
@@ -102,18 +113,18 @@ def filters(query: ListQuery) -> list[ColumnElement[bool]]:
     if query.tags:
         conditions.append(tasks.c.tags.contains(list(query.tags)))
     if query.q:  # folded by PostgreSQL on both sides: Python folds some letters otherwise
-        needle = func.lower(query.q)
-        conditions.append(
-            or_(
-                func.strpos(func.lower(tasks.c.title), needle) > 0,
-                func.strpos(func.lower(func.coalesce(tasks.c.description, "")), needle) > 0,
-            )
-        )
+        pattern = literal("%") + func.lower(escape_like(query.q)) + literal("%")
+        conditions.append(or_(*(text.like(pattern, escape="\\") for text in SEARCHED)))
     if query.due_before is not None:
         conditions.append(tasks.c.due_at < query.due_before)
     if query.due_after is not None:
         conditions.append(tasks.c.due_at > query.due_after)
     return conditions
+
+
+def escape_like(text: str) -> str:
+    """`text` as a LIKE pattern matching itself only: `%`, `_` and the escape `\\` escaped."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def after(key: ColumnElement[Any], cursor: Cursor, ascending: bool) -> ColumnElement[bool]:

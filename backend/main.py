@@ -7,6 +7,7 @@ from backend import errors
 from backend.logs import RequestLog, configure
 from backend.middleware import CORS, BodyLimit, CatchAll, StripTrailingSlash
 from backend.routes import bulk, cron, health, me, stats, sync, tasks, trash
+from backend.timing import ServerTiming
 
 API_DESCRIPTION = """\
 A multi-user task API for web frontends whose users sign in with Better Auth.
@@ -45,6 +46,7 @@ def create_app() -> FastAPI:
     app.add_middleware(CatchAll)  # innermost: below it, every error is a response
     app.add_middleware(BodyLimit)
     app.add_middleware(CORS)
+    app.add_middleware(ServerTiming)  # outside CORS and the 500s: every response carries it
     app.add_middleware(RequestLog)
     app.add_middleware(StripTrailingSlash)  # outermost: every layer sees the canonical path
     return app

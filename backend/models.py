@@ -70,7 +70,10 @@ class Task(SQLModel, table=True):
             postgresql_where=TRASHED,
         ),
         sa.Index("ix_tasks_trashed_at", "deleted_at", postgresql_where=TRASHED),
-        sa.Index("ix_tasks_tags", "tags", postgresql_using="gin"),
+        # `tag` (migration 0006): btree_gin puts the user beside the tags; `q`'s index follows.
+        sa.Index(
+            "ix_tasks_user_tags", "user_id", "tags", postgresql_using="gin", postgresql_where=LIVE
+        ),
         sa.Index("ix_tasks_user_written", "user_id", "write_xid", "id"),
     )
 
@@ -124,6 +127,22 @@ class Task(SQLModel, table=True):
 
 tasks = Task.__table__  # type: ignore[attr-defined]
 """The Core table the data path builds its single statements from."""
+
+SEARCHED = (
+    sa.func.lower(tasks.c.title),
+    sa.func.lower(sa.func.coalesce(tasks.c.description, sa.literal_column("''"))),
+)
+"""What `q` searches (`listing.filters`), spelled as ix_tasks_user_search indexes it."""
+
+sa.Index(  # `q` (migration 0006): pg_trgm answers LIKE '%...%', btree_gin the user
+    "ix_tasks_user_search",
+    tasks.c.user_id,
+    SEARCHED[0].label("title_trigrams"),
+    SEARCHED[1].label("description_trigrams"),
+    postgresql_using="gin",
+    postgresql_where=LIVE,
+    postgresql_ops={"title_trigrams": "gin_trgm_ops", "description_trigrams": "gin_trgm_ops"},
+)
 
 
 class IdempotencyKey(SQLModel, table=True):

@@ -11,6 +11,7 @@ from sqlalchemy.sql import Executable
 
 from backend.db import AnswerTimeout, deadline, seconds_left, timeout_of
 from backend.errors import DatabaseUnavailable, OutcomeUnknown
+from backend.timing import Measured
 
 log = logging.getLogger("backend")
 
@@ -33,7 +34,7 @@ def run(engine: Engine, statement: Executable, *, write: bool) -> Sequence[RowMa
     """
     if not write and getattr(statement, "is_dml", False):
         raise ValueError("an INSERT, UPDATE or DELETE is a write: retrying it could apply it twice")
-    with deadline(timeout_of(engine)):
+    with Measured(), deadline(timeout_of(engine)):
         try:
             return attempt(engine, statement)
         except Broken as broken:

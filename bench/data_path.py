@@ -1,26 +1,32 @@
 """The data path's speed, as ratios to a floor measured in the same run (see bench/README.md).
 
-Warm: each operation through the real Lambda entry, against raw psycopg sending the same SQL
-plus `json.dumps` of the rows. Cold: a fresh interpreter importing the entry and serving its
-first request, against one importing only what the app cannot avoid.
+Warm: each operation through the real Lambda entry, against raw psycopg sending the
+operation's natural single statement plus `json.dumps` of the rows (and against the app's
+own SQL sent the same way). Cold: a fresh interpreter importing the entry and serving its
+first request, against one importing only what the app cannot avoid and sending the same
+query. Throughput: 32 clients against uvicorn, beside 32 connections sending the statement.
 """
 
 import argparse
 import asyncio
 import contextlib
 import copy
+import http.client
 import json
 import logging
 import multiprocessing
 import os
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import types
+from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -35,10 +41,33 @@ SAMPLE = json.loads((ROOT / "tests/events/http_api_v2.json").read_text())
 SECRET = "bench-secret-that-is-long-enough-for-hs256"
 CONTEXT = types.SimpleNamespace(aws_request_id="bench", get_remaining_time_in_millis=lambda: 30_000)
 SMALL, LARGE, WRITER = "bench-50", "bench-5000", "bench-writer"
+LIVE, TRASHED = "bench-live", "bench-trashed"  # a fresh task for each delete, each restore
 BLOCKS = 10
-ROW = "{:32} {:>8} {:>8} {:>9} {:>9} {:>9} {:>11}"
-COLUMNS = ("app p50", "app p95", "floor p50", "floor p95", "app/floor", "round trips")
-DEPENDENCIES = "import fastapi, sqlalchemy, psycopg, jwt, mangum"
+CLIENTS = 32
+ROW = "{:32} {:>8} {:>8} {:>9} {:>10} {:>9} {:>10} {:>6}"
+COLUMNS = ("app p50", "app p95", "floor p50", "app/floor", "same p50", "app/same", "trips")
+DEPENDENCIES = "import fastapi, mangum, sqlmodel, psycopg, jwt, pydantic_settings"
+LIST_50 = (
+    "SELECT * FROM tasks WHERE user_id = %(user)s AND deleted_at IS NULL"
+    " ORDER BY created_at DESC, id DESC LIMIT 50"
+)
+QUERY_FLOOR = f"""
+{DEPENDENCIES}
+import json, os
+from psycopg.rows import dict_row
+connection = psycopg.connect(
+    os.environ["DATABASE_URL"], autocommit=True, prepare_threshold=None, row_factory=dict_row
+)
+rows = connection.execute({LIST_50!r}, {{"user": {SMALL!r}}}).fetchall()
+json.dumps(rows, default=str)
+"""
+# Peak resident memory of this process image: VmHWM, reset by exec (getrusage's ru_maxrss
+# is not: a child of a large parent reports the parent's size).
+MEMORY = """
+import json as _json
+_peak = [line for line in open("/proc/self/status") if line.startswith("VmHWM:")]
+print(_json.dumps({"maxrss_kb": int(_peak[0].split()[1])}))
+"""
 EXIT = "\nimport os; os._exit(0)"  # interpreter shutdown is no part of a cold start
 SEED = """
 INSERT INTO tasks (user_id, title, description, priority, tags, due_at,
@@ -51,6 +80,7 @@ SELECT %(user)s, 'Task ' || i, CASE WHEN i %% 3 = 0 THEN 'Notes on task ' || i E
        now() - i * interval '1 minute', now() - i * interval '1 minute'
 FROM generate_series(1, %(count)s) AS i
 """
+TRASH = "UPDATE tasks SET deleted_at = now() WHERE user_id = %(user)s"
 COLD_START = """
 import json, sys, time, types
 event = json.load(sys.stdin)
@@ -58,13 +88,14 @@ started = time.perf_counter()
 import backend.lambda_handler
 imported = time.perf_counter()
 import psycopg
-connect = psycopg.connect
+from backend import db
+connect = db.BoundedConnection.connect
 def traced(*args, **kwargs):  # libpq's trace of the first connection, on stderr
     connection = connect(*args, **kwargs)
     connection.pgconn.trace(sys.stderr.fileno())
     connection.pgconn.set_trace_flags(psycopg.pq.Trace.SUPPRESS_TIMESTAMPS)
     return connection
-psycopg.connect = traced
+db.BoundedConnection.connect = traced
 response = backend.lambda_handler.handler(event, types.SimpleNamespace(aws_request_id="cold"))
 served = time.perf_counter()
 print(json.dumps([response["statusCode"], (imported - started) * 1e3, (served - imported) * 1e3]))
@@ -76,45 +107,126 @@ Invoke = Callable[[], object]
 
 @dataclass(frozen=True)
 class Operation:
+    """A request, and the single statement a hand-written backend would send for it.
+
+    `{id}` in the path and `%(id)s` in the statement stand for the task; with a `pool`,
+    each call takes a task of its own from it (a task is deleted or restored once).
+    """
+
     label: str
     method: str
     path: str
     user: str
+    natural: str
     query: str = ""
     body: dict[str, Any] | None = None
     status: int = 200
+    pool: str = ""
 
 
-def operations(task_id: int) -> list[Operation]:
+WHERE_LIVE = "WHERE id = %(id)s AND user_id = %(user)s AND deleted_at IS NULL"
+BUMP = "version = version + 1, updated_at = now()"
+
+
+def operations() -> list[Operation]:
     by_due = "sort=due_at&order=desc&limit=20"
+    toggle = (
+        "completed = NOT completed, completed_at = CASE WHEN completed THEN NULL ELSE now() END"
+    )
     return [
-        Operation("GET list of 50", "GET", "/api/tasks", SMALL, "limit=50"),
-        Operation("GET one task", "GET", f"/api/tasks/{task_id}", SMALL),
-        Operation("POST a task", "POST", "/api/tasks", WRITER, body={"title": "B"}, status=201),
-        Operation("PATCH a task", "PATCH", f"/api/tasks/{task_id}", SMALL, body={"title": "C"}),
-        Operation("GET 20 of 5,000 by due_at desc", "GET", "/api/tasks", LARGE, by_due),
+        Operation("GET list of 50", "GET", "/api/tasks", SMALL, LIST_50, "limit=50"),
+        Operation(
+            "GET one task", "GET", "/api/tasks/{id}", SMALL, f"SELECT * FROM tasks {WHERE_LIVE}"
+        ),
+        Operation(
+            "POST a task",
+            "POST",
+            "/api/tasks",
+            WRITER,
+            "INSERT INTO tasks (user_id, title) VALUES (%(user)s, 'B') RETURNING *",
+            body={"title": "B"},
+            status=201,
+        ),
+        Operation(
+            "PATCH a task",
+            "PATCH",
+            "/api/tasks/{id}",
+            SMALL,
+            f"UPDATE tasks SET title = 'C', {BUMP} {WHERE_LIVE} RETURNING *",
+            body={"title": "C"},
+        ),
+        Operation(
+            "PATCH …/complete (toggle)",
+            "PATCH",
+            "/api/tasks/{id}/complete",
+            SMALL,
+            f"UPDATE tasks SET {toggle}, {BUMP} {WHERE_LIVE} RETURNING *",
+        ),
+        Operation(
+            "DELETE a task (to the trash)",
+            "DELETE",
+            "/api/tasks/{id}",
+            LIVE,
+            f"UPDATE tasks SET deleted_at = now(), {BUMP} {WHERE_LIVE} RETURNING *",
+            pool=LIVE,
+        ),
+        Operation(
+            "POST …/restore",
+            "POST",
+            "/api/tasks/{id}/restore",
+            TRASHED,
+            f"UPDATE tasks SET deleted_at = NULL, {BUMP} WHERE id = %(id)s"
+            " AND user_id = %(user)s AND deleted_at IS NOT NULL RETURNING *",
+            pool=TRASHED,
+        ),
+        Operation(
+            "GET 20 of 5,000 by due_at desc",
+            "GET",
+            "/api/tasks",
+            LARGE,
+            "SELECT * FROM tasks WHERE user_id = %(user)s AND deleted_at IS NULL"
+            " ORDER BY due_at DESC NULLS LAST, id DESC LIMIT 20",
+            by_due,
+        ),
     ]
 
 
-def lambda_event(op: Operation) -> dict[str, Any]:
+@dataclass
+class Ids:
+    """The task each operation addresses: the one task, or fresh ones from its pool."""
+
+    task_id: int
+    pools: dict[str, deque[int]] = field(default_factory=dict)
+
+    def take(self, op: Operation, count: int) -> list[int]:
+        if not op.pool:
+            return [self.task_id] * count
+        pool = self.pools[op.pool]
+        if len(pool) < count:
+            sys.exit(f"{op.pool}: {len(pool)} tasks left, {count} needed; fewer --iterations")
+        return [pool.popleft() for _ in range(count)]
+
+
+def lambda_event(op: Operation, task_id: int = 0) -> dict[str, Any]:
     """The SAM sample changed only in method, path, headers, query and body."""
     from backend.local import mint_token
 
+    path = op.path.format(id=task_id)
     headers = {"authorization": f"Bearer {mint_token(SECRET, op.user)}"}
     if op.body is not None:
         headers["content-type"] = "application/json"
     event: dict[str, Any] = copy.deepcopy(SAMPLE)
     event["headers"].update(headers)
-    event["requestContext"]["http"].update(method=op.method, path=op.path)
-    event.update(rawPath=op.path, rawQueryString=op.query, isBase64Encoded=False)
+    event["requestContext"]["http"].update(method=op.method, path=path)
+    event.update(rawPath=path, rawQueryString=op.query, isBase64Encoded=False)
     event.update(queryStringParameters=dict(parse_qsl(op.query)))
     event.update(body=None if op.body is None else json.dumps(op.body))
     return event
 
 
 @contextlib.contextmanager
-def seeded_database() -> Iterator[tuple[str, int]]:
-    """A migrated throwaway database holding the users' tasks, and the id of one of SMALL's.
+def seeded_database(pool_size: int) -> Iterator[tuple[str, Ids]]:
+    """A migrated throwaway database holding the users' tasks, and the tasks to address.
 
     On BENCH_DATABASE_URL's server, or an embedded PostgreSQL in a temporary folder.
     """
@@ -125,11 +237,26 @@ def seeded_database() -> Iterator[tuple[str, int]]:
         throwaway_database(admin_url, "bench_") as url,
     ):
         with psycopg.connect(url, autocommit=True) as conn:
-            for user, count in ((SMALL, 50), (LARGE, 5000)):
+            for user, count in (
+                (SMALL, 50),
+                (LARGE, 5000),
+                (LIVE, pool_size),
+                (TRASHED, pool_size),
+            ):
                 conn.execute(SEED, {"user": user, "count": count})
+            conn.execute(TRASH, {"user": TRASHED})
             conn.execute("ANALYZE tasks")
             row = conn.execute("SELECT min(id) FROM tasks WHERE user_id = %s", [SMALL]).fetchone()
-        yield url, row[0] if row else 0
+            pools = {
+                user: deque(
+                    r[0]
+                    for r in conn.execute(
+                        "SELECT id FROM tasks WHERE user_id = %s ORDER BY id", [user]
+                    )
+                )
+                for user in (LIVE, TRASHED)
+            }
+        yield url, Ids(row[0] if row else 0, pools)
 
 
 def round_trips(trace: bytes) -> int:
@@ -176,15 +303,15 @@ def probe(invokers: list[Invoke], calls: int = 3) -> list[tuple[bytes, Any, floa
     return results
 
 
-def alternating(app: Invoke, floor: Invoke, size: int) -> tuple[list[float], list[float]]:
-    """µs per call in blocks of `size`, app then floor: each side runs warm, drift hits both.
+def alternating(sides: list[Invoke], size: int) -> list[list[float]]:
+    """µs per call in blocks of `size`, each side in turn: each runs warm, drift hits all.
 
     The first block of each is a warm-up. Alternating single calls made the floor about 50%
     slower: each side evicts the other's caches.
     """
-    times: tuple[list[float], list[float]] = ([], [])
+    times: list[list[float]] = [[] for _ in sides]
     for block in range(BLOCKS + 1):
-        for side, call in zip(times, (app, floor), strict=True):
+        for side, call in zip(times, sides, strict=True):
             for _ in range(size):
                 started = time.perf_counter_ns()
                 call()
@@ -197,40 +324,62 @@ def summary(times: list[float]) -> tuple[float, float]:
     return statistics.median(times), statistics.quantiles(times, n=20)[-1]
 
 
-def bench_warm(url: str, task_id: int, iterations: int) -> None:
+def bench_warm(url: str, ids: Ids, iterations: int) -> tuple[bytes, Any]:
+    """Print the warm table; return the list's SQL and parameters as the app sends them."""
     from backend import lambda_handler
 
-    for handler in logging.getLogger("backend").handlers:  # the request log: written, not shown
-        if isinstance(handler, logging.StreamHandler):
-            handler.setStream(open(os.devnull, "w"))  # noqa: SIM115
+    quiet_request_log()
 
-    def invoker(op: Operation) -> Invoke:
-        request = lambda_event(op)
+    def invoker(op: Operation, task_ids: list[int]) -> Invoke:
+        requests = deque(lambda_event(op, task_id) for task_id in task_ids)
 
         def invoke() -> None:
-            response = lambda_handler.handler(request, CONTEXT)
+            response = lambda_handler.handler(requests.popleft(), CONTEXT)
             assert response["statusCode"] == op.status, response
 
         return invoke
 
-    def floor(conn: psycopg.Connection[dict[str, Any]], sql: bytes, params: Any) -> Invoke:
+    def floor(conn: psycopg.Connection[dict[str, Any]], sql: Any, params: list[Any]) -> Invoke:
+        calls = deque(params)
+
         def run() -> str:
-            rows = conn.execute(sql, params).fetchall()
+            rows = conn.execute(sql, calls.popleft()).fetchall()
             return json.dumps(rows, default=lambda value: value.isoformat())
 
         return run
 
-    ops = operations(task_id)
-    invokers = [invoker(op) for op in ops]
-    probes = probe(invokers)
+    size = iterations // BLOCKS
+    calls = size * (BLOCKS + 1)
+    ops = operations()
+    probed_ids = [ids.take(op, 4) for op in ops]  # the probe's warm-up call and its 3
+    probes = probe([invoker(op, task_ids) for op, task_ids in zip(ops, probed_ids, strict=True)])
     print(f"\nWarm invocations: {iterations} of each, in {BLOCKS} blocks per side; µs per call")
+    print("floor: the natural statement; same: the app's own SQL, both by raw psycopg + json")
     print(ROW.format("operation", *COLUMNS))
     with psycopg.connect(url, autocommit=True, prepare_threshold=None, row_factory=dict_row) as c:
-        for op, app, (sql, params, trips) in zip(ops, invokers, probes, strict=True):
-            times = alternating(app, floor(c, sql, params), iterations // BLOCKS)
-            (a50, a95), (f50, f95) = summary(times[0]), summary(times[1])
-            figures = (f"{value:.0f}" for value in (a50, a95, f50, f95))
-            print(ROW.format(op.label, *figures, f"{a50 / f50:.1f}x", f"{trips:g}"))
+        for op, probed, (sql, params, trips) in zip(ops, probed_ids, probes, strict=True):
+            app = invoker(op, ids.take(op, calls))
+            natural = [{"user": op.user, "id": i} for i in ids.take(op, calls)]
+            same = [readdressed(params, probed[-1], i) for i in ids.take(op, calls)]
+            times = alternating([app, floor(c, op.natural, natural), floor(c, sql, same)], size)
+            (a50, a95), (n50, _), (s50, _) = (summary(side) for side in times)
+            figures = (f"{a50:.0f}", f"{a95:.0f}", f"{n50:.0f}", f"{a50 / n50:.1f}x")
+            print(ROW.format(op.label, *figures, f"{s50:.0f}", f"{a50 / s50:.1f}x", f"{trips:g}"))
+    return probes[0][0], probes[0][1]
+
+
+def quiet_request_log() -> None:
+    """The request log: formatted and written as on Lambda, to /dev/null."""
+    for handler in logging.getLogger("backend").handlers:
+        if isinstance(handler, logging.StreamHandler):
+            handler.setStream(open(os.devnull, "w"))  # noqa: SIM115
+
+
+def readdressed(params: Any, old: int, new: int) -> Any:
+    """The app's captured parameters, addressing task `new` where they addressed `old`."""
+    if isinstance(params, dict):
+        return {name: new if value == old else value for name, value in params.items()}
+    return [new if value == old else value for value in params]
 
 
 def cold_run(code: str, stdin: str) -> tuple[float, str, bytes]:
@@ -244,28 +393,129 @@ def cold_run(code: str, stdin: str) -> tuple[float, str, bytes]:
     return elapsed, done.stdout.decode(), done.stderr
 
 
-def bench_cold(task_id: int, runs: int) -> None:
-    request = json.dumps(lambda_event(operations(task_id)[0]))
-    codes = {"bare": "pass", "deps": DEPENDENCIES, "app": COLD_START}
+def bench_cold(runs: int) -> None:
+    request = json.dumps(lambda_event(operations()[0]))
+    codes = {"bare": "pass", "deps": DEPENDENCIES, "floor": QUERY_FLOOR, "app": COLD_START}
     walls: dict[str, list[float]] = {name: [] for name in codes}
+    memory: dict[str, list[float]] = {name: [] for name in codes}
     inside: list[tuple[float, float, int]] = []
     for run in range(runs + 1):  # the first round fills the page cache
         for name, code in codes.items():
-            elapsed, out, err = cold_run(code, request)
-            walls[name] += [elapsed] if run else []
+            elapsed, out, err = cold_run(code + MEMORY, request)
+            lines = out.splitlines()
+            if run:
+                walls[name].append(elapsed)
+                memory[name].append(json.loads(lines[-1])["maxrss_kb"] / 1024)
             if run and name == "app":
-                status, import_ms, first_ms = json.loads(out.splitlines()[-1])
+                status, import_ms, first_ms = json.loads(lines[-2])
                 assert status == 200, out
                 inside.append((import_ms, first_ms, round_trips(err)))
-    bare, deps, app = (statistics.median(walls[name]) for name in codes)
+    wall = {name: statistics.median(times) for name, times in walls.items()}
+    rss = {name: statistics.median(sizes) for name, sizes in memory.items()}
     import_ms, first_ms, trips = (statistics.median(f) for f in zip(*inside, strict=True))
-    labels = ("python -c pass", f"python -c {DEPENDENCIES!r}", "app: import the entry + first GET")
-    print(f"\nCold start: fresh interpreter to os._exit, median of {runs} runs; ms of wall time")
-    against_imports = ("", "", f" {app / deps:5.2f}x imports")
-    for label, ms, extra in zip(labels, (bare, deps, app), against_imports, strict=True):
-        print(f"{label:60} {ms:5.0f} {ms / bare:5.1f}x bare{extra}")
+    labels = {
+        "bare": "python -c pass",
+        "deps": f"python -c {DEPENDENCIES!r}",
+        "floor": "those imports + connect + the list's natural query + json",
+        "app": "app: import the entry + first authenticated GET list",
+    }
+    print(f"\nCold start: fresh interpreter to os._exit, median of {runs} runs")
+    print(f"{'':80} {'wall ms':>8} {'x floor':>8} {'peak MB':>8} {'x floor':>8}")
+    for name, label in labels.items():
+        ratios = (
+            f"{wall[name] / wall['floor']:7.2f}x {rss[name]:8.1f} {rss[name] / rss['floor']:7.2f}x"
+        )
+        print(f"{label:80} {wall[name]:8.0f} {ratios}")
     print(f"  inside the app: import {import_ms:.0f} ms, first GET {first_ms:.1f} ms", end="")
     print(f" (connect, then {trips:g} round trip)")
+
+
+def free_port() -> int:
+    with socket.socket() as probe_socket:
+        probe_socket.bind(("127.0.0.1", 0))
+        port: int = probe_socket.getsockname()[1]
+        return port
+
+
+def hammer(work: Callable[[], Callable[[], bool]], seconds: float) -> tuple[float, int]:
+    """CLIENTS threads, each calling its own `work()` until the deadline: (calls/s, failures)."""
+    done, failed = [0] * CLIENTS, [0] * CLIENTS
+    start = threading.Barrier(CLIENTS + 1)
+    deadline = [0.0]
+
+    def client(index: int) -> None:
+        call = work()
+        start.wait()
+        while time.perf_counter() < deadline[0]:
+            if call():
+                done[index] += 1
+            else:
+                failed[index] += 1
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(CLIENTS)]
+    for thread in threads:
+        thread.start()
+    deadline[0] = time.perf_counter() + seconds
+    start.wait()
+    for thread in threads:
+        thread.join()
+    return sum(done) / seconds, sum(failed)
+
+
+@contextlib.contextmanager
+def uvicorn_server() -> Iterator[int]:
+    """The app under uvicorn (one worker, as `python -m backend serve`), its port."""
+    port = free_port()
+    command = [sys.executable, "-m", "uvicorn", "backend.main:app", "--port", str(port)]
+    command += ["--log-level", "warning", "--no-access-log"]
+    server = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL)
+    try:
+        for _ in range(200):
+            with contextlib.suppress(OSError):
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            time.sleep(0.05)
+        yield port
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def bench_throughput(url: str, sql: bytes, params: Any, seconds: float) -> None:
+    from backend.local import mint_token
+
+    headers = {"Authorization": f"Bearer {mint_token(SECRET, SMALL)}"}
+
+    with uvicorn_server() as port:
+
+        def http_client() -> Callable[[], bool]:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+
+            def call() -> bool:
+                connection.request("GET", "/api/tasks?limit=50", headers=headers)
+                response = connection.getresponse()
+                response.read()
+                return response.status == 200
+
+            return call
+
+        http_client()()  # the first request builds the routes' state
+        app_rate, app_failed = hammer(http_client, seconds)
+
+    def database_client() -> Callable[[], bool]:
+        connection = psycopg.connect(url, autocommit=True, prepare_threshold=None)
+
+        def call() -> bool:
+            connection.execute(sql, params).fetchall()
+            return True
+
+        return call
+
+    db_rate, _ = hammer(database_client, seconds)
+    print(f"\nThroughput: {CLIENTS} concurrent clients for {seconds:g} s, GET list of 50")
+    print(f"  uvicorn, keep-alive HTTP clients:     {app_rate:8.0f} req/s ({app_failed} failed)")
+    print(f"  PostgreSQL, the app's statement:      {db_rate:8.0f} statements/s (psycopg threads)")
+    print(f"  app / database:                       {app_rate / db_rate:8.2f}x")
 
 
 def serve_delayed(target: str | tuple[str, int], delay: float, ready: Connection) -> None:
@@ -333,22 +583,28 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, default=0, help="added each way by a proxy")
     parser.add_argument("--iterations", type=int, help="per operation (300; 100 with latency)")
     parser.add_argument("--cold-runs", type=int, default=5, help="fresh interpreters (5)")
+    parser.add_argument("--seconds", type=float, default=5, help="of throughput; 0 skips (5)")
     args = parser.parse_args()
     iterations = args.iterations or (100 if args.latency_ms else 300)
+    calls = (iterations // BLOCKS) * (BLOCKS + 1)
     sys.path.insert(0, str(ROOT))
     with contextlib.ExitStack() as stack:
-        url, task_id = stack.enter_context(seeded_database())
+        url, ids = stack.enter_context(seeded_database(pool_size=4 + 3 * calls))
         if args.latency_ms:
             url = stack.enter_context(delayed(url, args.latency_ms))
         os.environ.pop("APP_SECRETS_ARN", None)
+        # The rate limit stays in every statement, but never answers 429 to the bench.
         os.environ.update(DATABASE_URL=url, BETTER_AUTH_SECRET=SECRET)
+        os.environ.update(RATE_LIMIT_PER_MINUTE=str(10**9))
         server = "BENCH_DATABASE_URL" if "BENCH_DATABASE_URL" in os.environ else "embedded"
         print(
             f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, {server} PostgreSQL", end=""
         )
         print(f", +{args.latency_ms:g} ms each way")
-        bench_warm(url, task_id, iterations)
-        bench_cold(task_id, args.cold_runs)
+        sql, params = bench_warm(url, ids, iterations)
+        bench_cold(args.cold_runs)
+        if args.seconds:
+            bench_throughput(url, sql, params, args.seconds)
 
 
 if __name__ == "__main__":

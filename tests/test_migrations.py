@@ -57,8 +57,9 @@ def test_migrating_an_empty_database_twice_builds_the_table_and_its_indexes(
         "ix_tasks_user_title",
         "ix_tasks_user_trash",
         "ix_tasks_trashed_at",
-        "ix_tasks_tags",
         "ix_tasks_user_written",
+        "ix_tasks_user_search",
+        "ix_tasks_user_tags",
     }
     assert {"title_length", "priority_range", "tags_count", "completed_at_set"} <= checks
 

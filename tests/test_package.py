@@ -19,9 +19,11 @@ from types import ModuleType
 from typing import Any
 
 import jwt
+import psycopg
 import pytest
 
 from tests.conftest import SECRET
+from tests.keys import key_set, new_key
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "package_lambda.py"
@@ -58,9 +60,12 @@ context = types.SimpleNamespace(
     aws_request_id="8476a536-e9f4-11e8-9739-2dfe598c3fcd",
     get_remaining_time_in_millis=lambda: 30_000,
 )
-from backend.lambda_handler import handler
+from backend.lambda_handler import handler, purge
 
-responses = [handler(event, context) for event in json.load(sys.stdin)]
+responses = [
+    purge(event["purge"], context) if "purge" in event else handler(event, context)
+    for event in json.load(sys.stdin)
+]
 files = {n: getattr(m, "__file__", None) for n, m in list(sys.modules.items())}
 print(json.dumps({
     "responses": responses,
@@ -100,13 +105,13 @@ def package(tmp_path_factory: pytest.TempPathFactory) -> Package:
 
 
 def http_api_event(
-    method: str, path: str, headers: dict[str, str], body: Any = None
+    method: str, path: str, headers: dict[str, str], body: Any = None, query: str = ""
 ) -> dict[str, Any]:
     """tests/events/http_api_v2.json with only the method, path, headers, query and body set."""
     event: dict[str, Any] = copy.deepcopy(json.loads((EVENTS / "http_api_v2.json").read_text()))
     event["requestContext"]["http"].update(method=method, path=path)
     event["headers"].update({name.lower(): value for name, value in headers.items()})
-    event.update(rawPath=path, rawQueryString="")
+    event.update(rawPath=path, rawQueryString=query)
     del event["queryStringParameters"]
     event.update(body=None if body is None else json.dumps(body), isBase64Encoded=False)
     return event
@@ -159,7 +164,9 @@ def test_zip_leaves_out_what_the_function_never_loads(package: Package) -> None:
     assert "backend/lambda_handler.py" in names
     tag = sys.implementation.cache_tag
     assert f"backend/__pycache__/lambda_handler.{tag}.pyc" in names
-    assert f"sqlalchemy/engine/__pycache__/base.{tag}.pyc" in names
+    assert "sqlalchemy/engine/base.pyc" in names  # the packages' bytecode, without sources
+    assert "sqlalchemy/engine/base.py" not in names
+    assert not [n for n in names if n.startswith(("sqlalchemy/dialects/sqlite/", "pydantic/v1/"))]
     assert "Zipped:" in package.log
     assert "Unzipped:" in package.log
 
@@ -169,17 +176,43 @@ def test_package_serves_requests_in_a_clean_interpreter(
 ) -> None:
     user = f"user-{uuid.uuid4().hex[:12]}"
     auth = {"Authorization": f"Bearer {token(user)}", "Content-Type": "application/json"}
-    events = [
-        http_api_event("GET", "/api/health/db", {}),
-        http_api_event("POST", "/api/tasks", auth, {"title": "Shipped in the zip"}),
+    key = new_key("EdDSA", "package-key")  # cryptography's compiled bindings, from the zip
+    signed = key.sign({"sub": user, "exp": int(time.time()) + 600})
+    first, second = seeded_tasks(database_url, user)
+    task, other = f"/api/tasks/{first}", f"/api/tasks/{second}"
+    requests = [
+        ("GET", "/api/health/db", {}, None, "", 200),
+        ("GET", "/api/me", {"Authorization": f"Bearer {signed}"}, None, "", 200),
+        ("POST", "/api/tasks", auth, {"title": "Shipped in the zip", "tags": ["Zip"]}, "", 201),
+        ("GET", "/api/tasks", auth, None, "q=zip&tag=zip&sort=due_at&limit=5", 200),
+        ("GET", f"/api/{user}/tasks", auth, None, "", 200),
+        ("GET", task, auth, None, "", 200),
+        ("PUT", task, auth, {"title": "Put", "description": "d"}, "", 200),
+        ("PATCH", task, auth, {"priority": "high", "due_at": "2030-01-01T09:00:00Z"}, "", 200),
+        ("PATCH", f"{task}/complete", auth, None, "", 200),
+        ("DELETE", task, auth, None, "", 200),
+        ("GET", "/api/tasks/trash", auth, None, "", 200),
+        ("POST", f"{task}/restore", auth, None, "", 200),
+        ("DELETE", other, auth, None, "", 200),
+        ("DELETE", f"/api/tasks/trash/{second}", auth, None, "", 204),
+        ("POST", "/api/tasks/trash/empty", auth, None, "", 200),
+        ("GET", "/api/cron/purge", {"Authorization": "Bearer cron-secret"}, None, "", 200),
+        ("GET", "/api/openapi.json", {}, None, "", 200),
+        ("PATCH", task, auth, {"priority": "urgent"}, "", 422),
     ]
+    events: list[Any] = [http_api_event(m, p, h, b, q) for m, p, h, b, q, _ in requests]
     before = tree(package.folder)
 
     ran = subprocess.run(
         [sys.executable, "-I", "-S", "-c", CLEAN_RUN],
         cwd=package.folder,
-        input=json.dumps(events),
-        env={"DATABASE_URL": database_url, "BETTER_AUTH_SECRET": SECRET},
+        input=json.dumps([*events, {"purge": {}}]),
+        env={
+            "DATABASE_URL": database_url,
+            "BETTER_AUTH_SECRET": SECRET,
+            "JWKS": key_set(key),
+            "CRON_SECRET": "cron-secret",
+        },
         capture_output=True,
         text=True,
         timeout=RUN_TIMEOUT,
@@ -188,17 +221,34 @@ def test_package_serves_requests_in_a_clean_interpreter(
 
     assert ran.returncode == 0, ran.stderr
     result = json.loads(ran.stdout.splitlines()[-1])
-    health, created = result["responses"]
-    assert health["statusCode"] == 200, health["body"]
-    assert json.loads(health["body"]) == {"status": "ok"}
-    assert created["statusCode"] == 201, created["body"]
-    task = json.loads(created["body"])
-    assert task["title"] == "Shipped in the zip"
-    assert task["user_id"] == user
+    *responses, purged = result["responses"]
+    statuses = [(m, p, r["statusCode"]) for (m, p, *_), r in zip(requests, responses, strict=True)]
+    assert statuses == [(m, p, expected) for m, p, *_, expected in requests]
+    assert json.loads(responses[1]["body"])["user_id"] == user
+    created = json.loads(responses[2]["body"])
+    assert (created["title"], created["user_id"], created["tags"]) == (
+        "Shipped in the zip",
+        user,
+        ["zip"],
+    )
+    assert [t["id"] for t in json.loads(responses[3]["body"])] == [created["id"]]
+    assert json.loads(responses[16]["body"])["openapi"].startswith("3.")
+    assert purged == {"purged": 0}
     # Nothing outside requirements.txt's packages, backend/ and the standard library.
     assert result["sys_path"] == []
     assert result["outsiders"] == {}
     for name in ("backend.main", "fastapi", "sqlalchemy", "psycopg", "jwt", "mangum"):
         assert name in result["from_package"]
+    assert "cryptography.hazmat.bindings._rust" in result["from_package"]
     # Every module came from the shipped bytecode: none was compiled and written anew.
     assert tree(package.folder) == before
+
+
+def seeded_tasks(database_url: str, user: str) -> tuple[int, int]:
+    """Two of `user`'s tasks, written directly: the requests address them by id."""
+    with psycopg.connect(database_url, autocommit=True) as connection:
+        rows = connection.execute(
+            "INSERT INTO tasks (user_id, title) VALUES (%s, 'one'), (%s, 'two') RETURNING id",
+            [user, user],
+        ).fetchall()
+    return rows[0][0], rows[1][0]

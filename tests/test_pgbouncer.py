@@ -76,8 +76,13 @@ def bouncer(database_url: str) -> Iterator[Bouncer]:
 
 
 @contextmanager
-def running_bouncer(database_url: str) -> Iterator[Bouncer]:
-    """PgBouncer in transaction mode in front of `database_url`'s server, stopped afterwards."""
+def running_bouncer(
+    database_url: str, *, pool_size: int = 2, max_clients: int = 100
+) -> Iterator[Bouncer]:
+    """PgBouncer in transaction mode in front of `database_url`'s server, stopped afterwards.
+
+    `pool_size` server connections serve up to `max_clients` client connections.
+    """
     if not os.path.exists(PGBOUNCER):
         if os.environ.get("CI") == "true":
             pytest.fail("pgbouncer is missing: .ci/run installs Debian's pgbouncer")
@@ -97,7 +102,8 @@ def running_bouncer(database_url: str) -> Iterator[Bouncer]:
             "[pgbouncer]\n"
             f"listen_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n"
             f"auth_type = trust\nauth_file = {auth}\n"
-            "pool_mode = transaction\ndefault_pool_size = 2\nmin_pool_size = 2\n"
+            f"pool_mode = transaction\ndefault_pool_size = {pool_size}\n"
+            f"min_pool_size = {pool_size}\nmax_client_conn = {max_clients}\n"
             "server_round_robin = 1\nlogfile =\n"
         )
         for path in (auth, config):
