@@ -109,7 +109,8 @@ def clean_tags(values: list[str]) -> list[str]:
 # trimming", so they are as strict on the text as sent (not blank). No text holds NUL,
 # which PostgreSQL cannot store.
 TEXT = r"^[^\x00]*$"
-NOT_BLANK = r"^[^\x00]*[^\s\x00][^\x00]*$"
+NOT_BLANK = r"^[^\x00]*[^\s\x00\x1c-\x1f\x85][^\x00]*$"
+"""Some character Python does not trim: it counts U+001C-U+001F and U+0085 as space too."""
 Title = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=200),

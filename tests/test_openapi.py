@@ -38,7 +38,7 @@ def test_every_operation_documents_its_errors_in_the_error_shape() -> None:
 
 
 NO_NUL = r"^[^\x00]*$"
-NOT_BLANK = r"^[^\x00]*[^\s\x00][^\x00]*$"
+NOT_BLANK = r"^[^\x00]*[^\s\x00\x1c-\x1f\x85][^\x00]*$"
 
 
 def test_the_body_schemas_state_the_limits_the_api_enforces() -> None:
@@ -71,6 +71,7 @@ def test_the_text_patterns_refuse_nul_and_blank_text_and_take_the_rest() -> None
     assert re.search(NO_NUL, "a\x00b") is None
     assert re.search(NOT_BLANK, "  Buy milk ") is not None
     assert re.search(NOT_BLANK, " \t\n") is None
+    assert re.search(NOT_BLANK, "\x1f\x85") is None, "Python's strip() removes these too"
     assert re.search(NOT_BLANK, "a\x00") is None
 
 

@@ -71,6 +71,9 @@ def refused_by_design(response: schemathesis.Response, case: Case) -> bool:
     - An `Idempotency-Key` that an earlier case of this operation used for another
       request (422 `IDEMPOTENCY_KEY_REUSED`): the contract refuses it; generated keys
       repeat ("0"), where a client's would not.
+    - A `since` the API never issued: a sync token is opaque, as a cursor is.
+    - A date-time whose offset moves it outside years 1 to 9999 once in UTC
+      (`0001-01-01T00:07:52+01:01`): JSON Schema's `date-time` has no range.
     - A `recurrence` or `timezone` refused for what only its validator knows: the rule's
       cross-part grammar (FREQ required, BYDAY only weekly, COUNT or UNTIL) and the IANA
       zone list; every other fault in the same body still fails the check.
@@ -84,10 +87,11 @@ def refused_by_design(response: schemathesis.Response, case: Case) -> bool:
     body = response.json()
     if not isinstance(body, dict):
         return False
-    cursor_sent = bool(case.query) and case.query.get("cursor") is not None
+    opaque = {name for name in ("cursor", "since") if case.query and case.query.get(name)}
     faults = {error.get("field") for error in body.get("errors") or []}
     return (
-        (cursor_sent and body.get("field") == "cursor")
+        body.get("field") in opaque
+        or body.get("detail", "").endswith("must fall within years 1 to 9999 in UTC")
         or body.get("code") == "IDEMPOTENCY_KEY_REUSED"
         or (bool(faults) and faults <= RULE_FIELDS)
     )

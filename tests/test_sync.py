@@ -42,6 +42,17 @@ def test_without_since_every_live_and_trashed_task_comes_back_but_none_deleted_f
     assert body["has_more"] is False
 
 
+def test_an_empty_since_is_a_first_sync_as_an_empty_cursor_is_a_first_page(
+    client: TestClient, auth_headers: Headers
+) -> None:
+    task = create(client, auth_headers)
+
+    response = client.get("/api/tasks/changes", params={"since": ""}, headers=auth_headers)
+
+    assert response.status_code == 200
+    assert [t["id"] for t in response.json()["changes"]] == [task["id"]]
+
+
 def test_an_idle_sync_is_empty_even_while_an_older_transaction_is_still_running(
     client: TestClient, auth_headers: Headers, other_headers: Headers, database_url: str
 ) -> None:
@@ -188,7 +199,6 @@ def encoded(raw: Any) -> str:
 
 NOW = int(time.time())
 MALFORMED = [
-    "",
     "not a token",
     "%%%",
     encoded({"after": 1}),

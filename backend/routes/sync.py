@@ -20,7 +20,7 @@ def list_changes(
     call: CallDep, db: DatabaseDep, response: Response, since: Since = None, limit: Limit = 100
 ) -> Changes:
     """Tasks written and ids purged since `since`, at least once each; `next_since` goes on."""
-    changes, outcome = sync.changes(db, call, since, limit)
+    changes, outcome = sync.changes(db, call, since or None, limit)
     answer(outcome, response)
     return changes
 
