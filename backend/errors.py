@@ -121,12 +121,11 @@ class DatabaseNotConfigured(RuntimeError):
     """Raise when a deployed function has no DATABASE_URL (a 500 whose log line says so)."""
 
 
+# For HTTP errors raised by FastAPI or a route; 404 and 405 have their own answers below.
 STATUS_CODES = {
     400: "BAD_REQUEST",
     401: "UNAUTHENTICATED",
     403: "FORBIDDEN",
-    404: "NOT_FOUND",
-    405: "METHOD_NOT_ALLOWED",
     413: "PAYLOAD_TOO_LARGE",
     415: "UNSUPPORTED_MEDIA_TYPE",
     422: "VALIDATION_ERROR",

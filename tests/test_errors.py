@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from starlette.exceptions import HTTPException
 
 from backend.main import create_app
 from tests.conftest import Env
@@ -29,6 +30,34 @@ def test_wrong_method_is_405_with_every_allowed_method(client: TestClient) -> No
         "detail": "POST is not allowed here; allowed: DELETE, GET, PATCH, PUT",
         "code": "METHOD_NOT_ALLOWED",
     }
+
+
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [
+        (400, "BAD_REQUEST"),
+        (401, "UNAUTHENTICATED"),
+        (403, "FORBIDDEN"),
+        (413, "PAYLOAD_TOO_LARGE"),
+        (415, "UNSUPPORTED_MEDIA_TYPE"),
+        (422, "VALIDATION_ERROR"),
+        (418, "ERROR"),
+    ],
+)
+def test_any_other_http_error_keeps_its_status_detail_and_headers_in_the_error_shape(
+    env: Env, status: int, code: str
+) -> None:
+    app = create_app()
+
+    @app.get("/api/raises")
+    def raises() -> None:
+        raise HTTPException(status, detail="Told so", headers={"X-Reason": "raised"})
+
+    response = TestClient(app).get("/api/raises")
+
+    assert response.status_code == status
+    assert response.headers["x-reason"] == "raised"
+    assert response.json() == {"detail": "Told so", "code": code}
 
 
 def test_malformed_json_is_422(client: TestClient, auth_headers: Headers) -> None:
