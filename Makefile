@@ -6,13 +6,15 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CHECKED := backend api tests scripts bench
 BETTER_AUTH := tests/interop/better_auth
+PLATFORM_TOOLS := tests/interop/platform
+NODE_TOOLS := $(BETTER_AUTH)/node_modules/.installed $(PLATFORM_TOOLS)/node_modules/.installed
 
 .PHONY: run test bench package openapi clean
 
 run: $(VENV)/.local-installed  ## Run the API on http://127.0.0.1:8000 (embedded PostgreSQL without DATABASE_URL)
 	$(BIN)/python -m backend serve
 
-test: $(VENV)/.dev-installed $(BETTER_AUTH)/node_modules/.installed  ## Lint, type-check and run every test
+test: $(VENV)/.dev-installed $(NODE_TOOLS)  ## Lint, type-check and run every test
 	$(BIN)/ruff format --check $(CHECKED)
 	$(BIN)/ruff check $(CHECKED)
 	$(BIN)/mypy
@@ -37,9 +39,10 @@ $(VENV)/.dev-installed: $(VENV)/.local-installed requirements-dev.txt
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
-# The Better Auth interop tests need Node; without npm they skip (and fail under CI=true).
-$(BETTER_AUTH)/node_modules/.installed: $(BETTER_AUTH)/package-lock.json
-	if command -v npm >/dev/null; then cd $(BETTER_AUTH) && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.installed; fi
+# The Better Auth interop tests and the platform tools (the Serverless Framework, Vercel's
+# routing) need Node; without npm those tests skip (and fail under CI=true).
+%/node_modules/.installed: %/package-lock.json
+	if command -v npm >/dev/null; then cd $* && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.installed; fi
 
 clean:
-	rm -rf $(VENV) dist $(BETTER_AUTH)/node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) dist $(BETTER_AUTH)/node_modules $(PLATFORM_TOOLS)/node_modules .pytest_cache .mypy_cache .ruff_cache
