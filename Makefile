@@ -8,8 +8,9 @@ CHECKED := backend api tests scripts bench
 BETTER_AUTH := tests/interop/better_auth
 PLATFORM_TOOLS := tests/interop/platform
 NODE_TOOLS := $(BETTER_AUTH)/node_modules/.installed $(PLATFORM_TOOLS)/node_modules/.installed
+MUTATE_CHILDREN ?= 1
 
-.PHONY: run test bench package openapi clean
+.PHONY: run test mutate bench package openapi clean
 
 run: $(VENV)/.local-installed  ## Run the API on http://127.0.0.1:8000 (embedded PostgreSQL without DATABASE_URL)
 	$(BIN)/python -m backend serve
@@ -19,6 +20,14 @@ test: $(VENV)/.dev-installed $(NODE_TOOLS)  ## Lint, type-check and run every te
 	$(BIN)/ruff check $(CHECKED)
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
+
+# Not in CI: minutes per module. [tool.mutmut] in pyproject.toml names the modules and tests;
+# needs TEST_DATABASE_URL like `make test`. Surviving mutants are listed at the end.
+mutate: $(VENV)/.dev-installed $(NODE_TOOLS)  ## Mutation-test auth, keyset, middleware and errors
+	rm -rf mutants
+	$(BIN)/mutmut run --max-children $(MUTATE_CHILDREN)
+	$(BIN)/mutmut export-cicd-stats && cat mutants/mutmut-cicd-stats.json
+	$(BIN)/mutmut results
 
 bench: $(VENV)/.local-installed  ## Print the data path's figures as ratios to raw psycopg (BENCH_ARGS=--latency-ms 5)
 	$(BIN)/python bench/data_path.py $(BENCH_ARGS)
@@ -45,4 +54,4 @@ $(VENV)/.dev-installed: $(VENV)/.local-installed requirements-dev.txt
 	if command -v npm >/dev/null; then cd $* && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.installed; fi
 
 clean:
-	rm -rf $(VENV) dist $(BETTER_AUTH)/node_modules $(PLATFORM_TOOLS)/node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) dist mutants $(BETTER_AUTH)/node_modules $(PLATFORM_TOOLS)/node_modules .pytest_cache .mypy_cache .ruff_cache
