@@ -3,6 +3,7 @@
 import os
 import pwd
 import re
+import select
 import shutil
 import signal
 import socket
@@ -18,6 +19,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import make_url, text
 
+from backend import db
 from backend.db import engine_for
 from backend.main import create_app
 from tests.conftest import Env
@@ -130,6 +132,18 @@ def pooled_client(env: Env, bouncer: Bouncer) -> TestClient:
     return TestClient(create_app())
 
 
+def wait_until_every_idle_socket_is_readable() -> None:
+    """Bounded: what the pool check sees once a closed peer's end of stream has arrived."""
+    idle = [entry.dbapi_connection for entry in db.get_engine().pool._pool.queue]  # type: ignore[attr-defined]
+    sockets = [connection.pgconn.socket for connection in idle if connection is not None]
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        readable, _, _ = select.select(sockets, [], [], 0.05)
+        if len(readable) == len(sockets):
+            return
+    pytest.fail("the pooled sockets never saw the old pooler close them")
+
+
 def test_every_route_works_through_pgbouncer_in_transaction_mode(
     pooled_client: TestClient, auth_headers: Headers
 ) -> None:
@@ -190,7 +204,7 @@ def test_a_restarted_pooler_costs_no_failed_request(
     assert pooled_client.get("/api/tasks", headers=auth_headers).status_code == 200
     bouncer.stop()
     bouncer.start()
-    time.sleep(0.2)  # the pooler's goodbye reaches the idle pooled sockets
+    wait_until_every_idle_socket_is_readable()  # the old pooler's goodbye has arrived
 
     response = pooled_client.get("/api/tasks", headers=auth_headers)
 
