@@ -72,6 +72,7 @@ class KeySetServer:
     document: str = '{"keys": []}'
     status: int = 200
     requests: int = 0
+    accept: list[str | None] = field(default_factory=list)  # each request's Accept header
     answered: int = 0
     url: str = ""
     hold: bool = False
@@ -96,6 +97,7 @@ def serve_key_set(document: str = '{"keys": []}') -> Iterator[KeySetServer]:
         def do_GET(self) -> None:
             with state.lock:
                 state.requests += 1
+                state.accept.append(self.headers.get("Accept"))
             if state.hold or state.ready is not None:
                 state.wait_until_released()
             body = state.document.encode()

@@ -46,6 +46,15 @@ def client(env: Env, jwks_server: KeySetServer) -> TestClient:
     return TestClient(create_app())
 
 
+def test_the_key_set_is_asked_for_as_json(
+    client: TestClient, jwks_server: KeySetServer, ed_key: Key
+) -> None:
+    response = get_me(client, ed_key.sign(claims()))
+
+    assert response.status_code == 200
+    assert jwks_server.accept == ["application/json"]
+
+
 def padded(document: str, size: int) -> str:
     """The same key set, `size` bytes long: JSON allows trailing whitespace."""
     assert len(document) <= size
