@@ -70,7 +70,7 @@ def test_malformed_json_is_422(client: TestClient, auth_headers: Headers) -> Non
     body = response.json()
     assert response.status_code == 422
     assert body["code"] == "VALIDATION_ERROR"
-    assert body["detail"].startswith("Request body is not valid JSON")
+    assert body["detail"] == "Request body is not valid JSON: Expecting value"
     assert "field" not in body
     assert body["errors"] == [{"field": "", "message": body["detail"]}]
 
@@ -96,6 +96,19 @@ def test_a_body_that_is_not_an_object_of_storable_text_is_422(
 
     assert response.status_code == 422
     assert response.json()["code"] == "VALIDATION_ERROR"
+
+
+def test_an_invalid_item_in_a_list_is_named_by_its_path(
+    client: TestClient, auth_headers: Headers
+) -> None:
+    response = client.post(
+        "/api/tasks", json={"title": "x", "tags": ["ok", 7]}, headers=auth_headers
+    )
+
+    body = response.json()
+    assert response.status_code == 422
+    assert (body["field"], [e["field"] for e in body["errors"]]) == ("tags.1", ["tags.1"])
+    assert body["detail"].startswith("tags.1: ")
 
 
 def test_a_missing_body_is_422(client: TestClient, auth_headers: Headers) -> None:
