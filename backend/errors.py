@@ -149,13 +149,12 @@ def error_response(
     return JSONResponse(body, status_code=status_code, headers=headers)
 
 
-SOURCES = ("body", "query", "path", "header", "cookie")
-
-
 def field_name(loc: Sequence[int | str]) -> str | None:
-    """`("body", "tags", 2)` -> `"tags.2"`; the request part alone names no field."""
-    parts = [str(p) for p in loc[1:]] if loc and loc[0] in SOURCES else [str(p) for p in loc]
-    return ".".join(parts) or None
+    """`("body", "tags", 2)` -> `"tags.2"`; the request part alone names no field.
+
+    FastAPI starts every request validation error's `loc` with the part: body, query, ...
+    """
+    return ".".join(str(p) for p in loc[1:]) or None
 
 
 def validation_message(error: dict[str, Any]) -> str:
