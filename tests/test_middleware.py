@@ -1,7 +1,9 @@
 """The ASGI layers around the app: the lifespan passes through, the body limit comes first,
 a refused preflight says what was refused, and CORS survives settings it cannot read yet."""
 
+import asyncio
 import logging
+from collections.abc import MutableMapping
 from typing import Any
 
 import pytest
@@ -10,6 +12,7 @@ from fastapi.testclient import TestClient
 from backend import middleware
 from backend.config import get_settings
 from backend.main import create_app
+from backend.middleware import CatchAll
 from tests.conftest import Env
 
 Headers = dict[str, str]
@@ -98,3 +101,46 @@ def test_cors_is_set_up_on_the_first_request_whose_settings_can_be_read(
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     assert errors == ["settings unavailable for CORS: TimeoutError"]
     assert second.headers["access-control-allow-origin"] == ORIGIN
+
+
+def run_catch_all(scope_type: str, start_first: bool) -> tuple[list[dict[str, Any]], BaseException]:
+    """CatchAll around an app that fails (having started its answer or not): what it sent."""
+
+    async def failing_app(_: Any, __: Any, send: Any) -> None:
+        if start_first:
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b"part", "more_body": True})
+        raise RuntimeError("SELECT secret")
+
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b""}
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(dict(message))
+
+    scope = {"type": scope_type, "path": "/api/x", "method": "GET", "headers": []}
+    try:
+        asyncio.run(CatchAll(failing_app)(scope, receive, send))
+    except RuntimeError as raised:
+        return sent, raised
+    return sent, AssertionError("nothing raised")
+
+
+def test_a_failure_before_the_answer_starts_is_a_bare_500() -> None:
+    sent, _ = run_catch_all("http", start_first=False)
+
+    assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]
+    assert sent[0]["status"] == 500
+    assert sent[1]["body"] == b'{"detail":"Internal server error","code":"INTERNAL_ERROR"}'
+
+
+@pytest.mark.parametrize(("scope_type", "start_first"), [("http", True), ("lifespan", False)])
+def test_a_failure_once_the_answer_started_or_outside_http_is_raised_not_answered_twice(
+    scope_type: str, start_first: bool
+) -> None:
+    sent, raised = run_catch_all(scope_type, start_first)
+
+    assert isinstance(raised, RuntimeError)
+    assert len(sent) == (2 if start_first else 0)  # only what the app itself sent
