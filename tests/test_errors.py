@@ -111,6 +111,34 @@ def test_an_invalid_item_in_a_list_is_named_by_its_path(
     assert body["detail"].startswith("tags.1: ")
 
 
+@pytest.mark.parametrize(
+    ("body", "field", "message"),
+    [
+        ({"title": "x", "id": 5}, "id", "Unknown or read-only field"),
+        ({"title": ""}, "title", "String should have at least 1 character"),
+        ({"description": "no title"}, "title", "Field required"),
+        # A validator's ValueError, without pydantic's "Value error, " in front.
+        (
+            {"title": "x", "tags": ["t" * 31]},
+            "tags",
+            "each tag must be 1 to 30 characters after trimming",
+        ),
+    ],
+)
+def test_a_422_names_the_field_and_says_what_is_wrong_with_it(
+    client: TestClient, auth_headers: Headers, body: dict[str, Any], field: str, message: str
+) -> None:
+    response = client.post("/api/tasks", json=body, headers=auth_headers)
+
+    assert response.status_code == 422
+    assert response.json() == {
+        "detail": f"{field}: {message}",
+        "code": "VALIDATION_ERROR",
+        "field": field,
+        "errors": [{"field": field, "message": message}],
+    }
+
+
 def test_a_missing_body_is_422(client: TestClient, auth_headers: Headers) -> None:
     response = client.post("/api/tasks", headers=auth_headers)
 
