@@ -99,8 +99,8 @@ def test_a_token_without_profile_claims_has_null_email_and_name(
     assert response.json() == {"user_id": "u-1", "email": None, "name": None}
 
 
-@pytest.mark.parametrize("scheme", ["Bearer", "bearer", "BEARER", "bEaReR"])
-def test_the_scheme_is_matched_case_insensitively(
+@pytest.mark.parametrize("scheme", ["Bearer", "bearer", "BEARER", "bEaReR", "Bearer "])
+def test_the_scheme_is_matched_case_insensitively_and_spaces_around_the_token_are_ignored(
     client: TestClient, make_token: TokenFactory, scheme: str
 ) -> None:
     response = client.get("/api/me", headers=[("Authorization", f"{scheme} {make_token('u')}")])
@@ -170,6 +170,43 @@ def test_hs256_is_refused_when_no_secret_is_configured(
     response = TestClient(create_app()).get("/api/me", headers=bearer(make_token("u")))
 
     unauthorized(response, "TOKEN_INVALID")
+
+
+def test_with_only_the_secret_a_token_naming_a_kid_or_an_asymmetric_alg_is_handled(
+    client: TestClient, make_token: TokenFactory, ed_key: Key
+) -> None:
+    """No key set configured: a kid is ignored on HS256, and EdDSA is refused, not a 500."""
+    with_kid = make_token("u", headers={"kid": "some-key"})
+    asymmetric = ed_key.sign(claims())
+
+    accepted = client.get("/api/me", headers=bearer(with_kid))
+    refused = client.get("/api/me", headers=bearer(asymmetric))
+
+    assert accepted.status_code == 200
+    unauthorized(refused, "TOKEN_INVALID")
+    assert refused.json()["detail"] == "Token is not signed by a known key"
+
+
+@pytest.mark.parametrize("length", [1, 255])
+def test_a_sub_of_1_to_255_characters_is_the_user_id(
+    client: TestClient, make_token: TokenFactory, length: int
+) -> None:
+    response = client.get("/api/me", headers=bearer(make_token("u" * length)))
+
+    assert response.status_code == 200
+    assert response.json()["user_id"] == "u" * length
+
+
+def test_a_token_of_exactly_8192_bytes_is_parsed_not_refused_for_its_length(
+    client: TestClient,
+) -> None:
+    token = f"{'a' * 4000}.{'b' * 4000}.{'c' * 190}"
+
+    response = client.get("/api/me", headers=bearer(token))
+
+    assert len(token) == 8192
+    unauthorized(response, "TOKEN_INVALID")
+    assert response.json()["detail"] == "Token header is malformed"
 
 
 def test_key_set_tokens_are_accepted_beside_the_secret(
