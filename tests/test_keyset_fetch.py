@@ -5,12 +5,15 @@ deadline runs on the fake clock (`clock`), which the server moves forward mid-bo
 """
 
 import json
+import socket
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
 
 from backend import keyset
@@ -165,3 +168,53 @@ def test_concurrent_first_requests_wait_for_one_fetch_and_all_get_the_key(
     assert jwks_server.requests == 1
     assert len(results) == callers
     assert all(getattr(result, "key_id", None) == ed_key.kid for result in results), results
+
+
+@pytest.fixture
+def served_api(env: Env, jwks_server: KeySetServer) -> Iterator[str]:
+    """The app under uvicorn (one event loop, as in production) on a free port."""
+    env(JWKS_URL=jwks_server.url)
+    listener = socket.create_server(("127.0.0.1", 0))
+    config = uvicorn.Config(create_app(), lifespan="off", log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert server.started, "uvicorn did not start"
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    jwks_server.release.set()
+    server.should_exit = True
+    thread.join(timeout=10)
+    listener.close()
+
+
+def status_of(url: str, token: str | None = None, timeout: float = 30) -> int:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout) as r:
+        status: int = r.status
+        return status
+
+
+def test_a_request_waiting_for_the_key_set_does_not_stall_the_others(
+    served_api: str, jwks_server: KeySetServer, ed_key: Key, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(keyset, "FETCH_TIMEOUT_SECONDS", 30.0)  # the hold outlasts the check
+    jwks_server.hold = True
+    waiting: list[int] = []
+    first = threading.Thread(
+        target=lambda: waiting.append(status_of(f"{served_api}/api/me", ed_key.sign(claims())))
+    )
+    first.start()
+    deadline = time.monotonic() + 10
+    while jwks_server.requests == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+    health = status_of(f"{served_api}/api/health", timeout=5)  # while the fetch is held
+    answered_meanwhile = jwks_server.answered
+    jwks_server.release.set()
+    first.join(timeout=30)
+
+    assert (health, answered_meanwhile) == (200, 0)
+    assert waiting == [200]
