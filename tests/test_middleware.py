@@ -121,10 +121,15 @@ def run_catch_all(scope_type: str, start_first: bool) -> tuple[list[dict[str, An
         sent.append(dict(message))
 
     scope = {"type": scope_type, "path": "/api/x", "method": "GET", "headers": []}
+    # A loop of its own, never made the current one: asyncio.run would unset the current
+    # loop, which Mangum keeps for the process (test_lambda's), and leak its sockets.
+    loop = asyncio.new_event_loop()
     try:
-        asyncio.run(CatchAll(failing_app)(scope, receive, send))
+        loop.run_until_complete(CatchAll(failing_app)(scope, receive, send))
     except RuntimeError as raised:
         return sent, raised
+    finally:
+        loop.close()
     return sent, AssertionError("nothing raised")
 
 
