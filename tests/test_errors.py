@@ -139,6 +139,14 @@ def test_a_422_names_the_field_and_says_what_is_wrong_with_it(
     }
 
 
+def test_several_invalid_inputs_are_counted_in_the_detail(
+    client: TestClient, auth_headers: Headers
+) -> None:
+    response = client.post("/api/tasks", json={"title": "", "id": 1}, headers=auth_headers)
+
+    assert response.json()["detail"] == "2 inputs are invalid"
+
+
 def test_a_missing_body_is_422(client: TestClient, auth_headers: Headers) -> None:
     response = client.post("/api/tasks", headers=auth_headers)
 
