@@ -126,6 +126,33 @@ def test_only_a_key_meant_for_signatures_verifies(
         assert response.json()["detail"] == "Token is not signed by a known key"
 
 
+@pytest.mark.parametrize("document", ["[]", "{}", '{"keys": ["junk", {"kty": "OKP"}]}'])
+def test_a_key_set_without_usable_keys_refuses_the_token_and_breaks_nothing(
+    client: TestClient, jwks_server: KeySetServer, ed_key: Key, document: str
+) -> None:
+    jwks_server.document = document
+
+    response = get_me(client, ed_key.sign(claims()))
+
+    assert response.status_code == 401
+    assert response.json()["detail"] == "Token is not signed by a known key"
+
+
+def test_a_symmetric_key_in_a_fetched_key_set_is_not_a_known_kid(
+    client: TestClient, jwks_server: KeySetServer, ed_key: Key, clock: Clock
+) -> None:
+    """So a token naming it asks the key set again (after the cooldown) rather than using it."""
+    symmetric = {"kty": "oct", "kid": "sym", "alg": "HS256", "k": "c2VjcmV0LXNlY3JldC1zZWNyZXQ"}
+    jwks_server.document = json.dumps({"keys": [symmetric, ed_key.public_jwk]})
+    assert get_me(client, ed_key.sign(claims())).status_code == 200
+    clock.now += 10
+
+    response = get_me(client, new_key("EdDSA", "sym").sign(claims()))
+
+    assert response.status_code == 401
+    assert jwks_server.requests == 2
+
+
 class CountingLock:
     """The key set's lock, counting the threads that have come to it."""
 
