@@ -8,6 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 from starlette.exceptions import HTTPException
 
+from backend.errors import ValidationFailed
 from backend.main import create_app
 from tests.conftest import Env
 
@@ -58,6 +59,22 @@ def test_any_other_http_error_keeps_its_status_detail_and_headers_in_the_error_s
     assert response.status_code == status
     assert response.headers["x-reason"] == "raised"
     assert response.json() == {"detail": "Told so", "code": code}
+
+
+def test_a_validation_failure_naming_no_field_lists_it_with_an_empty_field(env: Env) -> None:
+    app = create_app()
+
+    @app.get("/api/raises")
+    def raises() -> None:
+        raise ValidationFailed("Dates are out of order")
+
+    response = TestClient(app).get("/api/raises")
+
+    assert response.json() == {
+        "detail": "Dates are out of order",
+        "code": "VALIDATION_ERROR",
+        "errors": [{"field": "", "message": "Dates are out of order"}],
+    }
 
 
 def test_malformed_json_is_422(client: TestClient, auth_headers: Headers) -> None:
