@@ -162,6 +162,22 @@ def test_issuer_and_audience_are_enforced_only_when_configured(
     assert right.status_code == 200
 
 
+@pytest.mark.parametrize(
+    ("claim", "detail"),
+    [("iss", "Token issuer is not accepted"), ("aud", "Token audience is not accepted")],
+)
+def test_an_hs256_token_with_only_its_issuer_or_only_its_audience_wrong_is_refused(
+    env: Env, make_token: TokenFactory, claim: str, detail: str
+) -> None:
+    env(JWT_ISSUER=ISSUER, JWT_AUDIENCE=AUDIENCE)
+    token = make_token("u", **{"iss": ISSUER, "aud": AUDIENCE, claim: "https://evil.test"})
+
+    response = TestClient(create_app()).get("/api/me", headers=bearer(token))
+
+    unauthorized(response, "TOKEN_INVALID")
+    assert response.json()["detail"] == detail
+
+
 def test_hs256_is_refused_when_no_secret_is_configured(
     env: Env, ed_key: Key, make_token: TokenFactory
 ) -> None:
