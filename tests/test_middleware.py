@@ -107,9 +107,8 @@ def run_catch_all(scope_type: str, start_first: bool) -> tuple[list[dict[str, An
     """CatchAll around an app that fails (having started its answer or not): what it sent."""
 
     async def failing_app(_: Any, __: Any, send: Any) -> None:
-        if start_first:
+        if start_first:  # the start alone: the answer has begun, no body yet
             await send({"type": "http.response.start", "status": 200, "headers": []})
-            await send({"type": "http.response.body", "body": b"part", "more_body": True})
         raise RuntimeError("SELECT secret")
 
     sent: list[dict[str, Any]] = []
@@ -133,8 +132,13 @@ def run_catch_all(scope_type: str, start_first: bool) -> tuple[list[dict[str, An
     return sent, AssertionError("nothing raised")
 
 
-def test_a_failure_before_the_answer_starts_is_a_bare_500() -> None:
-    sent, _ = run_catch_all("http", start_first=False)
+def test_a_failure_before_the_answer_starts_is_a_bare_500(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.ERROR):
+        sent, _ = run_catch_all("http", start_first=False)
+
+    assert [r.getMessage() for r in caplog.records] == ["unhandled RuntimeError"]
 
     assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]
     assert sent[0]["status"] == 500
@@ -148,4 +152,4 @@ def test_a_failure_once_the_answer_started_or_outside_http_is_raised_not_answere
     sent, raised = run_catch_all(scope_type, start_first)
 
     assert isinstance(raised, RuntimeError)
-    assert len(sent) == (2 if start_first else 0)  # only what the app itself sent
+    assert len(sent) == (1 if start_first else 0)  # only what the app itself sent
