@@ -11,8 +11,9 @@ from fastapi.testclient import TestClient
 
 from backend import middleware
 from backend.config import get_settings
+from backend.errors import PayloadTooLarge
 from backend.main import create_app
-from backend.middleware import CatchAll
+from backend.middleware import BodyLimit, CatchAll
 from tests.conftest import Env
 
 Headers = dict[str, str]
@@ -153,3 +154,29 @@ def test_a_failure_once_the_answer_started_or_outside_http_is_raised_not_answere
 
     assert isinstance(raised, RuntimeError)
     assert len(sent) == (1 if start_first else 0)  # only what the app itself sent
+
+
+def test_a_body_streamed_in_several_messages_is_counted_whole() -> None:
+    """As uvicorn delivers a large body: 3 messages of 30 000 bytes, each under the limit."""
+    chunks = [
+        {"type": "http.request", "body": b"x" * 30_000, "more_body": more}
+        for more in (True, True, False)
+    ]
+
+    async def reading_app(_: Any, receive: Any, __: Any) -> None:
+        while (await receive()).get("more_body"):
+            pass
+
+    async def receive() -> dict[str, Any]:
+        return chunks.pop(0)
+
+    async def send(_: MutableMapping[str, Any]) -> None:
+        pass
+
+    scope = {"type": "http", "path": "/api/tasks", "method": "POST", "headers": []}
+    loop = asyncio.new_event_loop()
+    try:
+        with pytest.raises(PayloadTooLarge, match="over 64 KiB"):
+            loop.run_until_complete(BodyLimit(reading_app)(scope, receive, send))
+    finally:
+        loop.close()
