@@ -11,6 +11,7 @@ import jwt
 from fastapi import Depends, Request, Response, Security
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from jwt.exceptions import InvalidSubjectError
 from starlette.concurrency import run_in_threadpool
 
 from backend.config import Settings, get_settings
@@ -22,6 +23,7 @@ from backend.schemas import is_text
 MAX_TOKEN_BYTES = 8192
 LEEWAY_SECONDS = 30
 MAX_USER_ID_LENGTH = 255
+SUB_RULE = "Token 'sub' must be a non-empty string of at most 255 characters"
 KEY_REFERENCE_HEADERS = frozenset({"jku", "x5u", "jwk", "x5c", "x5t", "x5t#S256"})
 TIME_CLAIMS = ("exp", "nbf", "iat")
 TEXT_HEADERS = ("alg", "kid")  # the parameters that route a token to its key
@@ -110,6 +112,8 @@ def decode(token: str, key: Any, algorithm: str, rules: ClaimRules) -> User:
                 "verify_iat": False,
             },
         )
+    except InvalidSubjectError:  # PyJWT's verify_sub: a `sub` that is not a string
+        raise TokenInvalid(SUB_RULE) from None
     except jwt.PyJWTError as exc:
         raise TokenInvalid(reason(exc)) from None
     check_times(claims, time.time())
@@ -144,9 +148,9 @@ def reason(exc: jwt.PyJWTError) -> str:
 
 
 def user_from(claims: dict[str, Any]) -> User:
-    sub = claims["sub"]
-    if not isinstance(sub, str) or not 1 <= len(sub) <= MAX_USER_ID_LENGTH or not is_text(sub):
-        raise TokenInvalid("Token 'sub' must be a non-empty string of at most 255 characters")
+    sub: str = claims["sub"]  # a string: PyJWT's verify_sub refused any other type
+    if not 1 <= len(sub) <= MAX_USER_ID_LENGTH or not is_text(sub):
+        raise TokenInvalid(SUB_RULE)
     return User(sub, text_claim(claims, "email"), text_claim(claims, "name"))
 
 

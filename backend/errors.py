@@ -205,11 +205,10 @@ class DatabaseNotConfigured(RuntimeError):
     """Raise when a deployed function has no DATABASE_URL (a 500 whose log line says so)."""
 
 
+# For HTTP errors raised by FastAPI or a route; 404 and 405 have their own answers below.
 STATUS_CODES = {
     401: "UNAUTHENTICATED",
     403: "FORBIDDEN",
-    404: "NOT_FOUND",
-    405: "METHOD_NOT_ALLOWED",
     413: "PAYLOAD_TOO_LARGE",
     415: "UNSUPPORTED_MEDIA_TYPE",
     422: "VALIDATION_ERROR",
@@ -233,13 +232,12 @@ def error_response(
     return JSONResponse(body, status_code=status_code, headers=headers)
 
 
-SOURCES = ("body", "query", "path", "header", "cookie")
-
-
 def field_name(loc: Sequence[int | str]) -> str | None:
-    """`("body", "tags", 2)` -> `"tags.2"`; the request part alone names no field."""
-    parts = [str(p) for p in loc[1:]] if loc and loc[0] in SOURCES else [str(p) for p in loc]
-    return ".".join(parts) or None
+    """`("body", "tags", 2)` -> `"tags.2"`; the request part alone names no field.
+
+    FastAPI starts every request validation error's `loc` with the part: body, query, ...
+    """
+    return ".".join(str(p) for p in loc[1:]) or None
 
 
 def validation_message(error: dict[str, Any]) -> str:

@@ -7,11 +7,12 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import jwt
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
 from backend import auth, config, db, keyset
-from backend.local import throwaway_database, throwaway_server
+from backend.local import throwaway_database, throwaway_server, with_database
 from backend.main import create_app
 
 SECRET = "test-secret-that-is-long-enough-for-hs256"
@@ -28,6 +29,17 @@ def database_url() -> Iterator[str]:
         throwaway_database(admin_url, "tasks_test_") as url,
     ):
         yield url
+
+
+@pytest.fixture
+def empty_database(database_url: str) -> Iterator[str]:
+    """Another database on the same server, with nothing in it; dropped afterwards."""
+    name = f"tasks_migrations_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(database_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    yield with_database(database_url, name)
+    with psycopg.connect(database_url, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
 def clear_caches() -> None:

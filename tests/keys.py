@@ -3,7 +3,7 @@
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -57,16 +57,36 @@ def key_set(*keys: Key) -> str:
     return json.dumps({"keys": [key.public_jwk for key in keys]})
 
 
+HOLD_BOUND_SECONDS = 10.0
+
+
 @dataclass
 class KeySetServer:
-    """Serves a key set document it can change, counting requests; can answer slowly or fail."""
+    """Serves a key set document it can change, counting requests and answers.
+
+    It can fail (`status`), hold its answer until `release` is set or `ready()` is true
+    (bounded: a test that goes wrong is slow, never stuck), and call `midway` between the
+    two halves of the body it sends.
+    """
 
     document: str = '{"keys": []}'
-    delay: float = 0.0
     status: int = 200
     requests: int = 0
+    accept: list[str | None] = field(default_factory=list)  # each request's Accept header
+    answered: int = 0
     url: str = ""
+    hold: bool = False
+    release: threading.Event = field(default_factory=threading.Event)
+    ready: Callable[[], bool] | None = None
+    midway: Callable[[], None] | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def wait_until_released(self) -> None:
+        deadline = time.monotonic() + HOLD_BOUND_SECONDS
+        while time.monotonic() < deadline and not self.release.is_set():
+            if self.ready is not None and self.ready():
+                return
+            self.release.wait(0.01)
 
 
 @contextmanager
@@ -77,13 +97,24 @@ def serve_key_set(document: str = '{"keys": []}') -> Iterator[KeySetServer]:
         def do_GET(self) -> None:
             with state.lock:
                 state.requests += 1
-            time.sleep(state.delay)
+                state.accept.append(self.headers.get("Accept"))
+            if state.hold or state.ready is not None:
+                state.wait_until_released()
             body = state.document.encode()
-            self.send_response(state.status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            try:
+                self.send_response(state.status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body[: len(body) // 2])
+                self.wfile.flush()
+                if state.midway is not None:
+                    state.midway()
+                self.wfile.write(body[len(body) // 2 :])
+            except OSError:
+                return  # the client gave up: as it should have
+            with state.lock:
+                state.answered += 1
 
         def log_message(self, *_: Any) -> None:
             pass
@@ -91,11 +122,12 @@ def serve_key_set(document: str = '{"keys": []}') -> Iterator[KeySetServer]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     state.url = f"http://127.0.0.1:{server.server_port}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield state
     finally:
+        state.release.set()
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)

@@ -1,19 +1,17 @@
-"""Bearer tokens: the claims checked, both signing modes kept apart, and a hostile corpus."""
+"""Bearer tokens: the claims checked, and the two signing modes kept apart."""
 
 import base64
 import hashlib
 import hmac
 import json
 import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import serialization
 from fastapi.testclient import TestClient
 
 from backend.main import create_app
-from tests.conftest import SECRET, Env, TokenFactory
+from tests.conftest import Env, TokenFactory
 from tests.keys import Key, key_set, new_key
 
 ISSUER = "https://auth.example.test"
@@ -101,8 +99,8 @@ def test_a_token_without_profile_claims_has_null_email_and_name(
     assert response.json() == {"user_id": "u-1", "email": None, "name": None}
 
 
-@pytest.mark.parametrize("scheme", ["Bearer", "bearer", "BEARER", "bEaReR"])
-def test_the_scheme_is_matched_case_insensitively(
+@pytest.mark.parametrize("scheme", ["Bearer", "bearer", "BEARER", "bEaReR", "Bearer "])
+def test_the_scheme_is_matched_case_insensitively_and_spaces_around_the_token_are_ignored(
     client: TestClient, make_token: TokenFactory, scheme: str
 ) -> None:
     response = client.get("/api/me", headers=[("Authorization", f"{scheme} {make_token('u')}")])
@@ -203,6 +201,22 @@ def test_issuer_and_audience_are_enforced_only_when_configured(
     assert right.status_code == 200
 
 
+@pytest.mark.parametrize(
+    ("claim", "detail"),
+    [("iss", "Token issuer is not accepted"), ("aud", "Token audience is not accepted")],
+)
+def test_an_hs256_token_with_only_its_issuer_or_only_its_audience_wrong_is_refused(
+    env: Env, make_token: TokenFactory, claim: str, detail: str
+) -> None:
+    env(JWT_ISSUER=ISSUER, JWT_AUDIENCE=AUDIENCE)
+    token = make_token("u", **{"iss": ISSUER, "aud": AUDIENCE, claim: "https://evil.test"})
+
+    response = TestClient(create_app()).get("/api/me", headers=bearer(token))
+
+    unauthorized(response, "TOKEN_INVALID")
+    assert response.json()["detail"] == detail
+
+
 def test_hs256_is_refused_when_no_secret_is_configured(
     env: Env, ed_key: Key, make_token: TokenFactory
 ) -> None:
@@ -213,204 +227,49 @@ def test_hs256_is_refused_when_no_secret_is_configured(
     unauthorized(response, "TOKEN_INVALID")
 
 
+def test_with_only_the_secret_a_token_naming_a_kid_or_an_asymmetric_alg_is_handled(
+    client: TestClient, make_token: TokenFactory, ed_key: Key
+) -> None:
+    """No key set configured: a kid is ignored on HS256, and EdDSA is refused, not a 500."""
+    with_kid = make_token("u", headers={"kid": "some-key"})
+    asymmetric = ed_key.sign(claims())
+
+    accepted = client.get("/api/me", headers=bearer(with_kid))
+    refused = client.get("/api/me", headers=bearer(asymmetric))
+
+    assert accepted.status_code == 200
+    unauthorized(refused, "TOKEN_INVALID")
+    assert refused.json()["detail"] == "Token is not signed by a known key"
+
+
+@pytest.mark.parametrize("length", [1, 255])
+def test_a_sub_of_1_to_255_characters_is_the_user_id(
+    client: TestClient, make_token: TokenFactory, length: int
+) -> None:
+    response = client.get("/api/me", headers=bearer(make_token("u" * length)))
+
+    assert response.status_code == 200
+    assert response.json()["user_id"] == "u" * length
+
+
+def test_a_token_of_exactly_8192_bytes_is_parsed_not_refused_for_its_length(
+    client: TestClient,
+) -> None:
+    token = f"{'a' * 4000}.{'b' * 4000}.{'c' * 190}"
+
+    response = client.get("/api/me", headers=bearer(token))
+
+    assert len(token) == 8192
+    unauthorized(response, "TOKEN_INVALID")
+    assert response.json()["detail"] == "Token header is malformed"
+
+
 def test_key_set_tokens_are_accepted_beside_the_secret(
     strict_client: TestClient, ed_key: Key
 ) -> None:
     response = strict_client.get("/api/me", headers=bearer(ed_key.sign(claims(email="e@x.test"))))
 
     assert response.json() == {"user_id": "user-1", "email": "e@x.test", "name": None}
-
-
-# --- The hostile corpus ------------------------------------------------------------------
-
-Case = Callable[[Key, Key], Headers]
-
-
-def signed(**overrides: Any) -> Callable[[Key, Key], Headers]:
-    return lambda ed, _: bearer(ed.sign(claims(**overrides)))
-
-
-def with_header(**header: Any) -> Callable[[Key, Key], Headers]:
-    """Signed by the trusted key: the header is the only fault."""
-    return lambda ed, _: bearer(ed.sign(claims(), **header))
-
-
-def public_pem(key: Key) -> bytes:
-    return bytes(
-        key.private.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-    )
-
-
-def tamper_payload(ed: Key, _: Key) -> Headers:
-    header, _payload, signature = ed.sign(claims()).split(".")
-    return bearer(f"{header}.{segment(claims(sub='admin'))}.{signature}")
-
-
-def tamper_header(ed: Key, _: Key) -> Headers:
-    _header, payload, signature = ed.sign(claims()).split(".")
-    return bearer(f"{segment({'alg': 'EdDSA', 'kid': 'ed-1', 'x': 1})}.{payload}.{signature}")
-
-
-def strip_signature(ed: Key, _: Key) -> Headers:
-    header, payload, _signature = ed.sign(claims()).split(".")
-    return bearer(f"{header}.{payload}.")
-
-
-def alg_none(ed: Key, _: Key) -> Headers:
-    return bearer(f"{segment({'alg': 'none'})}.{segment(claims())}.")
-
-
-def alg_none_kid(ed: Key, _: Key) -> Headers:
-    return bearer(f"{segment({'alg': 'none', 'kid': ed.kid})}.{segment(claims())}.")
-
-
-def alg_none_capitalised(ed: Key, _: Key) -> Headers:
-    return bearer(f"{segment({'alg': 'None'})}.{segment(claims())}.")
-
-
-def key_confusion(ed: Key, _: Key) -> Headers:
-    return bearer(hmac_token({"alg": "HS256", "typ": "JWT"}, claims(), public_pem(ed)))
-
-
-def key_confusion_with_kid(ed: Key, _: Key) -> Headers:
-    return bearer(hmac_token({"alg": "HS256", "kid": ed.kid}, claims(), public_pem(ed)))
-
-
-def wrong_secret(*_: Key) -> Headers:
-    return bearer(hmac_token({"alg": "HS256"}, claims(), b"not-the-secret-not-the-secret-xx"))
-
-
-def hs512_with_secret(*_: Key) -> Headers:
-    return bearer(hmac_token({"alg": "HS512"}, claims(), SECRET.encode()))
-
-
-def asymmetric_alg_on_the_wrong_key(ed: Key, _: Key) -> Headers:
-    rsa = new_key("RS256", ed.kid)
-    return bearer(rsa.sign(claims()))
-
-
-def oversized(ed: Key, _: Key) -> Headers:
-    return bearer(ed.sign(claims(pad="x" * 9000)))
-
-
-def raw(token: str) -> Callable[[Key, Key], Headers]:
-    return lambda *_: bearer(token)
-
-
-def headers(*values: str) -> Callable[[Key, Key], Headers]:
-    return lambda *_: [("Authorization", value) for value in values]
-
-
-def two_authorization_headers(ed: Key, _: Key) -> Headers:
-    token = ed.sign(claims())
-    return [("Authorization", f"Bearer {token}"), ("Authorization", f"Bearer {token}")]
-
-
-CORPUS: dict[str, tuple[Case, str]] = {
-    "alg none": (alg_none, "TOKEN_INVALID"),
-    "alg none with a real kid": (alg_none_kid, "TOKEN_INVALID"),
-    "alg None capitalised": (alg_none_capitalised, "TOKEN_INVALID"),
-    "HS256 signed with the public key": (key_confusion, "TOKEN_INVALID"),
-    "HS256 with the key set's kid": (key_confusion_with_kid, "TOKEN_INVALID"),
-    "wrong secret": (wrong_secret, "TOKEN_INVALID"),
-    "HS512 with the right secret": (hs512_with_secret, "TOKEN_INVALID"),
-    "RS256 under an EdDSA key's kid": (asymmetric_alg_on_the_wrong_key, "TOKEN_INVALID"),
-    "tampered payload": (tamper_payload, "TOKEN_INVALID"),
-    "tampered header": (tamper_header, "TOKEN_INVALID"),
-    "signature stripped": (strip_signature, "TOKEN_INVALID"),
-    "expired": (signed(exp=int(time.time()) - 3600), "TOKEN_EXPIRED"),
-    "nbf in the future": (signed(nbf=int(time.time()) + 3600), "TOKEN_INVALID"),
-    "iat in the future": (signed(iat=int(time.time()) + 3600), "TOKEN_INVALID"),
-    "missing sub": (signed(sub=None), "TOKEN_INVALID"),
-    "empty sub": (signed(sub=""), "TOKEN_INVALID"),
-    "numeric sub": (signed(sub=42), "TOKEN_INVALID"),
-    "list sub": (signed(sub=["a"]), "TOKEN_INVALID"),
-    "sub over 255 characters": (signed(sub="u" * 256), "TOKEN_INVALID"),
-    "sub with a NUL": (signed(sub="u\x00"), "TOKEN_INVALID"),
-    "sub with a lone surrogate": (signed(sub="u\ud800"), "TOKEN_INVALID"),
-    "missing exp": (signed(exp=None), "TOKEN_INVALID"),
-    "exp not a number": (signed(exp="tomorrow"), "TOKEN_INVALID"),
-    "wrong iss": (signed(iss="https://evil.test"), "TOKEN_INVALID"),
-    "missing iss": (signed(iss=None), "TOKEN_INVALID"),
-    "wrong aud": (signed(aud="https://evil.test"), "TOKEN_INVALID"),
-    "missing aud": (signed(aud=None), "TOKEN_INVALID"),
-    "unknown kid": (lambda _, attacker: bearer(attacker.sign(claims())), "TOKEN_INVALID"),
-    "kid like a path": (with_header(kid="../../../../etc/passwd"), "TOKEN_INVALID"),
-    "kid like SQL": (with_header(kid="' OR '1'='1' --"), "TOKEN_INVALID"),
-    "jku header": (with_header(jku="http://127.0.0.1:9/jwks.json"), "TOKEN_INVALID"),
-    "x5u header": (with_header(x5u="http://127.0.0.1:9/cert.pem"), "TOKEN_INVALID"),
-    "jwk header": (
-        lambda ed, attacker: bearer(ed.sign(claims(), jwk=attacker.public_jwk)),
-        "TOKEN_INVALID",
-    ),
-    "crit with an unknown extension": (
-        lambda ed, _: bearer(ed.sign(claims(), crit=["exp-ext"], **{"exp-ext": 1})),
-        "TOKEN_INVALID",
-    ),
-    "malformed base64": (raw("e$$$.eyJzdWIiOiJ1In0.c2ln"), "TOKEN_INVALID"),
-    "header not JSON": (raw(f"{b64('not json')}.{segment(claims())}.c2ln"), "TOKEN_INVALID"),
-    "header a JSON list": (raw(f"{b64('[]')}.{segment(claims())}.c2ln"), "TOKEN_INVALID"),
-    "payload not JSON": (
-        lambda ed, _: bearer(f"{segment({'alg': 'EdDSA', 'kid': ed.kid})}.{b64('}{')}.c2ln"),
-        "TOKEN_INVALID",
-    ),
-    "one segment": (raw("abc"), "TOKEN_INVALID"),
-    "two segments": (raw(f"{segment({'alg': 'HS256'})}.{segment(claims())}"), "TOKEN_INVALID"),
-    "four segments": (raw("a.b.c.d"), "TOKEN_INVALID"),
-    "five segments (JWE)": (raw("a.b.c.d.e"), "TOKEN_INVALID"),
-    "token over 8 KiB": (oversized, "TOKEN_INVALID"),
-    "Basic scheme": (headers("Basic dXNlcjpwYXNz"), "UNAUTHENTICATED"),
-    "Token scheme": (headers("Token abc.def.ghi"), "UNAUTHENTICATED"),
-    "Bearer with no token": (headers("Bearer "), "UNAUTHENTICATED"),
-    "empty Authorization": (headers(""), "UNAUTHENTICATED"),
-    "two Authorization headers": (two_authorization_headers, "TOKEN_INVALID"),
-}
-
-
-@pytest.mark.parametrize("name", list(CORPUS))
-def test_hostile_token_is_401_in_the_error_shape(
-    strict_client: TestClient, ed_key: Key, attacker_key: Key, name: str
-) -> None:
-    case, code = CORPUS[name]
-
-    response = strict_client.get("/api/tasks", headers=case(ed_key, attacker_key))
-
-    unauthorized(response, code)
-
-
-def test_the_corpus_is_large_and_its_control_case_passes(
-    strict_client: TestClient, ed_key: Key
-) -> None:
-    response = strict_client.get("/api/tasks", headers=bearer(ed_key.sign(claims())))
-
-    assert len(CORPUS) >= 30
-    assert response.status_code == 200
-
-
-def test_a_token_in_the_query_string_is_not_accepted(
-    strict_client: TestClient, ed_key: Key
-) -> None:
-    token = ed_key.sign(claims())
-
-    response = strict_client.get("/api/tasks", params={"access_token": token, "token": token})
-
-    unauthorized(response, "UNAUTHENTICATED")
-
-
-def test_an_oversized_token_is_refused_before_parsing(
-    strict_client: TestClient, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    def must_not_parse(*_: Any) -> None:
-        raise AssertionError("parsed an oversized token")
-
-    monkeypatch.setattr("jwt.get_unverified_header", must_not_parse)
-
-    response = strict_client.get("/api/tasks", headers=bearer("a" * 8193))
-
-    unauthorized(response, "TOKEN_INVALID")
-    assert response.json()["detail"] == "Token is longer than 8192 bytes"
 
 
 @pytest.mark.parametrize(

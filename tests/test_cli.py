@@ -13,12 +13,18 @@ from pathlib import Path
 from typing import Any
 
 import jwt
+import psycopg
 import pytest
+from alembic.script import ScriptDirectory
 from fastapi.testclient import TestClient
 
 from backend.__main__ import main
 from backend.main import create_app
+from backend.migrations import alembic_config
+from backend.models import Task
 from tests.conftest import SECRET, Env
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def free_port() -> int:
@@ -107,12 +113,19 @@ def test_token_rejects_a_ttl_that_is_not_positive(capsys: pytest.CaptureFixture[
     assert "must be a positive number of seconds" in capsys.readouterr().err
 
 
-def test_openapi_prints_the_apps_document(capsys: pytest.CaptureFixture[str]) -> None:
-    from backend.main import create_app
+def test_openapi_prints_the_published_document_byte_for_byte() -> None:
+    """`make openapi` writes specs/openapi.json with this command; test_openapi checks the app."""
+    result = subprocess.run(
+        [sys.executable, "-m", "backend", "openapi"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
-    main(["openapi"])
-
-    assert json.loads(capsys.readouterr().out) == create_app().openapi()
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == (ROOT / "specs" / "openapi.json").read_text()
 
 
 def test_migrate_without_a_url_says_what_to_set(
@@ -127,13 +140,61 @@ def test_migrate_without_a_url_says_what_to_set(
     assert "set DATABASE_URL_UNPOOLED or DATABASE_URL" in capsys.readouterr().err
 
 
-def test_migrate_brings_the_database_to_head(
-    database_url: str, capsys: pytest.CaptureFixture[str]
+UNREACHABLE = "postgresql://nobody@127.0.0.1:1/none"
+
+
+SCHEMA_AT_HEAD = (
+    {"alembic_version", *Task.metadata.tables},
+    [(ScriptDirectory.from_config(alembic_config("unused")).get_current_head(),)],
+)
+"""Every table the models declare, at the newest revision the migrations hold."""
+
+
+def tables_and_revision(url: str) -> tuple[set[str], list[tuple[str]]]:
+    with psycopg.connect(url) as connection:
+        names = connection.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+        ).fetchall()
+        revision = (
+            connection.execute("SELECT version_num FROM alembic_version").fetchall()
+            if ("alembic_version",) in names
+            else []
+        )
+    return {name for (name,) in names}, revision
+
+
+@pytest.mark.parametrize(
+    ("url_option", "unpooled", "pooled"),
+    [
+        ("empty", None, None),  # --url first
+        (None, "empty", UNREACHABLE),  # then DATABASE_URL_UNPOOLED, over DATABASE_URL
+        (None, None, "empty"),  # then DATABASE_URL
+    ],
+)
+def test_migrate_builds_the_schema_on_an_empty_database_from_the_first_url_set(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    empty_database: str,
+    url_option: str | None,
+    unpooled: str | None,
+    pooled: str | None,
 ) -> None:
-    status = main(["migrate", "--url", database_url])
+    def given(value: str | None) -> str | None:
+        return empty_database if value == "empty" else value
+
+    for name, value in {"DATABASE_URL_UNPOOLED": unpooled, "DATABASE_URL": pooled}.items():
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, given(value) or "")
+    before = tables_and_revision(empty_database)
+
+    status = main(["migrate", *(["--url", empty_database] if url_option else [])])
 
     assert status == 0
     assert "latest revision" in capsys.readouterr().out
+    assert before == (set(), [])
+    assert tables_and_revision(empty_database) == SCHEMA_AT_HEAD
 
 
 def test_serve_without_configuration_runs_on_an_embedded_postgresql(tmp_path: Path) -> None:

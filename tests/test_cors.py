@@ -34,7 +34,14 @@ Headers = dict[str, str]
 Report = dict[str, Any]
 
 ALLOWED_ORIGIN = "http://127.0.0.1:5173"
-REQUEST_HEADERS = ["Authorization", "Content-Type", "If-Match", "If-None-Match", "Idempotency-Key"]
+REQUEST_HEADERS = [
+    "Authorization",
+    "Content-Type",
+    "If-Match",
+    "If-None-Match",
+    "Idempotency-Key",
+    "X-Request-ID",
+]
 EXPOSED_HEADERS = ["ETag", "Location", "Link", "Retry-After", "X-Request-ID"]
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -82,8 +89,8 @@ def preflight(
 # Over HTTP: what the API answers, whatever a browser then does with it.
 
 
-@pytest.mark.parametrize("method", ["GET", "POST", "PATCH"])
-def test_a_preflight_from_a_listed_origin_admits_every_header_a_frontend_sends(
+@pytest.mark.parametrize("method", ["GET", "POST", "PUT", "PATCH", "DELETE"])
+def test_a_preflight_from_a_listed_origin_admits_every_method_and_header_a_frontend_sends(
     cors_client: TestClient, method: str
 ) -> None:
     requested = ", ".join(name.lower() for name in REQUEST_HEADERS)
@@ -95,6 +102,7 @@ def test_a_preflight_from_a_listed_origin_admits_every_header_a_frontend_sends(
     assert method.lower() in header_list(response.headers["access-control-allow-methods"])
     allowed = header_list(response.headers["access-control-allow-headers"])
     assert {name.lower() for name in REQUEST_HEADERS} <= allowed
+    assert response.headers["access-control-max-age"] == "600"  # one preflight per 10 minutes
 
 
 def test_a_response_to_a_listed_origin_exposes_etag_location_retry_after_and_request_id(

@@ -225,13 +225,40 @@ def test_a_connection_the_server_closed_is_replaced_without_failing_the_request(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
             "WHERE datname = current_database() AND pid <> pg_backend_pid()"
         ).fetchall()
-    time.sleep(0.2)  # the server's goodbye reaches the pooled sockets
+        gone_by_the_time_their_goodbye_was_sent(admin)
 
     response = client.get("/api/tasks", headers=auth_headers)
 
     assert killed
     assert response.status_code == 200
     assert round_trips(wire.sent()) == 1, "replaced without a probe round trip"
+
+
+def gone_by_the_time_their_goodbye_was_sent(admin: psycopg.Connection[Any]) -> None:
+    """Wait (bounded) until no other backend is left: each sent its goodbye before exiting."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        left = admin.execute(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchone()
+        if left == (0,):
+            return
+        time.sleep(0.05)
+    pytest.fail("terminated backends still running after 10 s")
+
+
+def test_a_pooled_connection_closed_on_this_side_is_replaced_without_failing_the_request(
+    client: TestClient, auth_headers: Headers
+) -> None:
+    assert client.get("/api/tasks", headers=auth_headers).status_code == 200
+    pooled = db.get_engine().raw_connection()  # the warm instance's one pooled connection
+    pooled.dbapi_connection.pgconn.finish()  # type: ignore[union-attr]
+    pooled.close()  # back to the pool, closed: as a connection whose socket broke is
+
+    response = client.get("/api/tasks", headers=auth_headers)
+
+    assert response.status_code == 200
 
 
 def test_the_engine_is_built_on_first_use_not_at_import(env: Env) -> None:

@@ -4,12 +4,14 @@ import importlib
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
 import threading
 import time
 import tomllib
+import zipfile
 from collections.abc import Callable, Iterator
 from importlib import metadata
 from pathlib import Path
@@ -106,41 +108,72 @@ def test_serverless_runs_python_3_12_on_arm64_behind_an_http_api() -> None:
     ]
 
 
-def glob_regex(pattern: str) -> re.Pattern[str]:
-    parts = (
-        ".*" if part == "**" else re.escape(part).replace(r"\*", "[^/]*")
-        for part in pattern.split("/")
-    )
-    return re.compile("/".join(parts).replace(".*/", "(?:.*/)?"))
-
-
-def packaged(path: str, patterns: list[str]) -> bool:
-    """Serverless's rule: everything is in, then each matching pattern (in order) decides."""
-    included = True
-    for pattern in patterns:
-        if glob_regex(pattern.removeprefix("!")).fullmatch(path):
-            included = not pattern.startswith("!")
-    return included
-
-
-@pytest.mark.parametrize(
-    ("path", "expected"),
-    [
-        ("tests/conftest.py", False),
-        ("tests/events/http_api_v2.json", False),
-        ("bench/bench_list.py", False),
-        ("specs/openapi.json", False),
-        ("api/index.py", False),
-        ("backend/main.py", True),
-        ("backend/__pycache__/main.cpython-312.pyc", True),
-        ("backend/migrations/env.py", True),
-    ],
+PLATFORM_TOOLS = ROOT / "tests" / "interop" / "platform"  # `make test` runs npm ci there
+# What a developer's folder may hold beside the tracked files: each must stay out of the zip.
+PLANTED = (
+    ".venv/lib/python3.12/site-packages/six.py",
+    "node_modules/left-pad/index.js",
+    ".mypy_cache/3.11/backend.json",
+    ".pytest_cache/v/cache/lastfailed",
+    "dist/lambda.zip",
+    "docs/notes.md",
 )
-def test_serverless_package_leaves_out_tests_bench_and_specs(path: str, expected: bool) -> None:
-    patterns = serverless()["package"]["patterns"]
+KEPT_BYTECODE = "backend/__pycache__/main.cpython-312.pyc"
 
-    assert {"!tests/**", "!bench/**", "!specs/**"} <= set(patterns)
-    assert packaged(path, patterns) is expected
+
+def platform_tool(name: str) -> Path:
+    """`node_modules/<name>` of the platform tools; missing, a skip (a failure under CI=true)."""
+    tool = PLATFORM_TOOLS / "node_modules" / name
+    if not tool.exists() or shutil.which("node") is None:
+        reason = f"{tool} is missing: run `npm ci` in {PLATFORM_TOOLS} (make test does)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return tool
+
+
+def tracked_files() -> list[str]:
+    listed = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True, timeout=30
+    )
+    return [name for name in listed.stdout.decode().split("\0") if name]
+
+
+@pytest.fixture(scope="module")
+def serverless_zip(tmp_path_factory: pytest.TempPathFactory) -> set[str]:
+    """`serverless package` (the framework itself, v3) on a copy of this folder: the zip's names."""
+    tool = platform_tool(".bin/serverless")
+    service = tmp_path_factory.mktemp("service")
+    for name in [*tracked_files(), *PLANTED, KEPT_BYTECODE]:
+        target = service / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if (ROOT / name).is_file():
+            shutil.copy2(ROOT / name, target)
+        else:
+            target.write_text("planted\n")
+    quiet = {"SLS_TELEMETRY_DISABLED": "1", "SLS_NOTIFICATIONS_MODE": "off"}
+    home = tmp_path_factory.mktemp("home")  # the framework keeps state in ~: not the user's
+    packaged = subprocess.run(
+        [str(tool), "package", "--package", str(service / "out")],
+        cwd=service,
+        env={**os.environ, **quiet, "HOME": str(home)},
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert packaged.returncode == 0, packaged.stdout + packaged.stderr
+    with zipfile.ZipFile(service / "out" / "task-api.zip") as archive:
+        return set(archive.namelist())
+
+
+def test_serverless_package_holds_backend_and_its_bytecode_only(serverless_zip: set[str]) -> None:
+    backend = {name for name in tracked_files() if name.startswith("backend/")}
+
+    assert {name.split("/")[0] for name in serverless_zip} == {"backend", "requirements.txt"}
+    assert backend | {KEPT_BYTECODE} <= serverless_zip
+    assert "backend/migrations/env.py" in serverless_zip  # `migrate` runs from the package too
+    assert not serverless_zip & {*PLANTED, "api/index.py", "tests/conftest.py", "bench/README.md"}
 
 
 def test_vercel_entry_exposes_app_and_no_name_handler(env: Env) -> None:
@@ -152,20 +185,20 @@ def test_vercel_entry_exposes_app_and_no_name_handler(env: Env) -> None:
     assert "handler" not in names
 
 
-def test_vercel_rewrites_every_api_path_to_the_function() -> None:
-    rewrites = json.loads((ROOT / "vercel.json").read_text())["rewrites"]
-
-    assert {"source": "/api/(.*)", "destination": "/api/index"} in rewrites
-
-
-def rewrite(path: str) -> str | None:
-    """The destination of the first vercel.json rewrite whose source matches (path-to-regexp)."""
-    for rule in json.loads((ROOT / "vercel.json").read_text())["rewrites"]:
-        source = re.sub(r":(\w+)", r"(?P<\1>[^/]+)", rule["source"])
-        if re.fullmatch(source, path):
-            destination: str = rule["destination"]
-            return destination
-    return None
+def vercel_destinations(*paths: str) -> dict[str, str | None]:
+    """Where Vercel's own routing (vercel.json through @vercel/routing-utils) sends each path."""
+    platform_tool("@vercel/routing-utils")
+    script = PLATFORM_TOOLS / "vercel_routes.mjs"
+    routed = subprocess.run(
+        ["node", str(script), str(ROOT / "vercel.json"), *paths],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert routed.returncode == 0, routed.stderr
+    destinations: dict[str, str | None] = json.loads(routed.stdout)
+    return destinations
 
 
 @pytest.fixture
@@ -183,7 +216,7 @@ def vercel(env: Env) -> Iterator[Fetch]:
     assert server.started, "uvicorn did not start within 10 s"
 
     def fetch(method: str, path: str, headers: dict[str, str], body: Any = None) -> Any:
-        assert rewrite(path) == "/api/index", f"{path} does not reach the function"
+        assert vercel_destinations(path)[path] == "/api/index", f"{path} misses the function"
         assert (ROOT / "api/index.py").is_file()
         data = None if body is None else json.dumps(body).encode()
         request = Request(f"http://127.0.0.1:{port}{path}", data, headers, method=method)
@@ -216,13 +249,19 @@ def test_vercel_function_serves_api_paths_through_the_rewrite(
     assert (missing[0], missing[2]["code"]) == (404, "NOT_FOUND")
 
 
-def test_vercel_rewrite_leaves_paths_outside_api_alone() -> None:
-    assert [rewrite(p) for p in ("/", "/api", "/apix/tasks", "/api/tasks/7")] == [
-        None,
-        None,
-        None,
-        "/api/index",
-    ]
+def test_vercel_rewrites_api_paths_to_the_function_and_leaves_the_rest_alone() -> None:
+    paths = ("/", "/api", "/apix/tasks", "/api/", "/api/tasks/7", "/api/health")
+
+    destinations = vercel_destinations(*paths)
+
+    assert destinations == {
+        "/": None,
+        "/api": None,
+        "/apix/tasks": None,
+        "/api/": "/api/index",
+        "/api/tasks/7": "/api/index",
+        "/api/health": "/api/index",
+    }
 
 
 def test_pyproject_dependencies_are_requirements_txt() -> None:

@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from starlette.exceptions import HTTPException
 
+from backend.errors import ValidationFailed
 from backend.main import create_app
 from tests.conftest import Env
 
@@ -33,6 +34,49 @@ def test_wrong_method_is_405_with_every_allowed_method(client: TestClient) -> No
     }
 
 
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [
+        (401, "UNAUTHENTICATED"),
+        (403, "FORBIDDEN"),
+        (413, "PAYLOAD_TOO_LARGE"),
+        (415, "UNSUPPORTED_MEDIA_TYPE"),
+        (422, "VALIDATION_ERROR"),
+        (418, "ERROR"),
+    ],
+)
+def test_any_other_http_error_keeps_its_status_detail_and_headers_in_the_error_shape(
+    env: Env, status: int, code: str
+) -> None:
+    app = create_app()
+
+    @app.get("/api/raises")
+    def raises() -> None:
+        raise HTTPException(status, detail="Told so", headers={"X-Reason": "raised"})
+
+    response = TestClient(app).get("/api/raises")
+
+    assert response.status_code == status
+    assert response.headers["x-reason"] == "raised"
+    assert response.json() == {"detail": "Told so", "code": code}
+
+
+def test_a_validation_failure_naming_no_field_lists_it_with_an_empty_field(env: Env) -> None:
+    app = create_app()
+
+    @app.get("/api/raises")
+    def raises() -> None:
+        raise ValidationFailed("Dates are out of order")
+
+    response = TestClient(app).get("/api/raises")
+
+    assert response.json() == {
+        "detail": "Dates are out of order",
+        "code": "VALIDATION_ERROR",
+        "errors": [{"field": "", "message": "Dates are out of order"}],
+    }
+
+
 def test_malformed_json_is_422(client: TestClient, auth_headers: Headers) -> None:
     response = client.post(
         "/api/tasks",
@@ -43,7 +87,7 @@ def test_malformed_json_is_422(client: TestClient, auth_headers: Headers) -> Non
     body = response.json()
     assert response.status_code == 422
     assert body["code"] == "VALIDATION_ERROR"
-    assert body["detail"].startswith("Request body is not valid JSON")
+    assert body["detail"] == "Request body is not valid JSON: Expecting value"
     assert "field" not in body
     assert body["errors"] == [{"field": "", "message": body["detail"]}]
 
@@ -137,6 +181,55 @@ def test_a_request_the_framework_cannot_read_is_422_never_400(env: Env) -> None:
         "code": "VALIDATION_ERROR",
         "errors": [{"field": "", "message": detail}],
     }
+
+
+def test_an_invalid_item_in_a_list_is_named_by_its_path(
+    client: TestClient, auth_headers: Headers
+) -> None:
+    response = client.post(
+        "/api/tasks", json={"title": "x", "tags": ["ok", 7]}, headers=auth_headers
+    )
+
+    body = response.json()
+    assert response.status_code == 422
+    assert (body["field"], [e["field"] for e in body["errors"]]) == ("tags.1", ["tags.1"])
+    assert body["detail"].startswith("tags.1: ")
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "message"),
+    [
+        ({"title": "x", "id": 5}, "id", "Unknown or read-only field"),
+        ({"title": ""}, "title", "String should have at least 1 character"),
+        ({"description": "no title"}, "title", "Field required"),
+        # A validator's ValueError, without pydantic's "Value error, " in front.
+        (
+            {"title": "x", "tags": ["t" * 31]},
+            "tags",
+            "each tag must be 1 to 30 characters after trimming",
+        ),
+    ],
+)
+def test_a_422_names_the_field_and_says_what_is_wrong_with_it(
+    client: TestClient, auth_headers: Headers, body: dict[str, Any], field: str, message: str
+) -> None:
+    response = client.post("/api/tasks", json=body, headers=auth_headers)
+
+    assert response.status_code == 422
+    assert response.json() == {
+        "detail": f"{field}: {message}",
+        "code": "VALIDATION_ERROR",
+        "field": field,
+        "errors": [{"field": field, "message": message}],
+    }
+
+
+def test_several_invalid_inputs_are_counted_in_the_detail(
+    client: TestClient, auth_headers: Headers
+) -> None:
+    response = client.post("/api/tasks", json={"title": "", "id": 1}, headers=auth_headers)
+
+    assert response.json()["detail"] == "2 inputs are invalid"
 
 
 def test_a_missing_body_is_422(client: TestClient, auth_headers: Headers) -> None:

@@ -290,11 +290,13 @@ def test_base64_encoded_body_creates_the_task(invoke: Invoke, auth: Headers, kin
     request = event(kind, "POST", "/api/tasks", headers=auth, body=body, base64=True)
 
     response = invoke(request)
+    unflagged = invoke({**request, "isBase64Encoded": False})
 
     task = json_of(response)
-    assert request["isBase64Encoded"] is True
     assert response["statusCode"] == 201
     assert (task["title"], task["tags"]) == ("Café ☕", ["home"])
+    # The same body without the flag is base64 text, not JSON: the flag is what decoded it.
+    assert (unflagged["statusCode"], json_of(unflagged)["code"]) == (422, "VALIDATION_ERROR")
 
 
 @pytest.fixture

@@ -1,28 +1,13 @@
 """The schema: Alembic's migrations build exactly what the models declare."""
 
-import uuid
-from collections.abc import Iterator
-
-import psycopg
-import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect
 
 from backend.config import sqlalchemy_url
-from backend.local import with_database
-from backend.migrations import upgrade
+from backend.migrations import alembic_config, upgrade
 from backend.models import Task
-
-
-@pytest.fixture
-def empty_database(database_url: str) -> Iterator[str]:
-    name = f"tasks_migrations_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(database_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    yield with_database(database_url, name)
-    with psycopg.connect(database_url, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
 def test_migrations_and_models_agree(database_url: str) -> None:
@@ -62,6 +47,22 @@ def test_migrating_an_empty_database_twice_builds_the_table_and_its_indexes(
         "ix_tasks_user_tags",
     }
     assert {"title_length", "priority_range", "tags_count", "completed_at_set"} <= checks
+
+
+def test_downgrading_to_base_removes_the_table_and_upgrading_again_rebuilds_it(
+    empty_database: str,
+) -> None:
+    upgrade(empty_database)
+
+    command.downgrade(alembic_config(empty_database), "base")
+    engine = create_engine(sqlalchemy_url(empty_database))
+    after_downgrade = set(inspect(engine).get_table_names())
+    upgrade(empty_database)
+    after_upgrade = set(inspect(engine).get_table_names())
+    engine.dispose()
+
+    assert after_downgrade == {"alembic_version"}
+    assert after_upgrade == {"alembic_version", *Task.metadata.tables}
 
 
 def test_the_comparison_notices_a_model_the_migrations_lack(database_url: str) -> None:

@@ -2,6 +2,8 @@
 
 import os
 import pwd
+import re
+import select
 import shutil
 import signal
 import socket
@@ -16,8 +18,10 @@ from pathlib import Path
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import make_url
+from sqlalchemy import make_url, text
 
+from backend import db
+from backend.db import engine_for
 from backend.main import create_app
 from tests.conftest import Env
 from tests.syncing import Replica
@@ -25,6 +29,23 @@ from tests.syncing import Replica
 Headers = dict[str, str]
 
 PGBOUNCER = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
+
+
+def version() -> tuple[int, ...]:
+    """`PgBouncer 1.18.0` -> (1, 18, 0)."""
+    output = subprocess.run(
+        [PGBOUNCER, "--version"], capture_output=True, text=True, timeout=10, check=True
+    )
+    found = re.search(r"PgBouncer (\d+)\.(\d+)", output.stdout)
+    assert found, output.stdout
+    return tuple(int(part) for part in found.groups())
+
+
+def tracking_off() -> str:
+    """1.21 and later track protocol-level prepared statements themselves (Neon's 1.22+ do):
+    off here, so on any version the pooler breaks what psycopg prepares, as Debian's 1.18 does.
+    """
+    return "max_prepared_statements = 0\n" if version() >= (1, 21) else ""
 
 
 @dataclass
@@ -77,7 +98,7 @@ def bouncer(database_url: str) -> Iterator[Bouncer]:
 
 @contextmanager
 def running_bouncer(
-    database_url: str, *, pool_size: int = 2, max_clients: int = 100
+    database_url: str, *, pool_size: int = 1, max_clients: int = 100
 ) -> Iterator[Bouncer]:
     """PgBouncer in transaction mode in front of `database_url`'s server, stopped afterwards.
 
@@ -102,9 +123,11 @@ def running_bouncer(
             "[pgbouncer]\n"
             f"listen_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n"
             f"auth_type = trust\nauth_file = {auth}\n"
+            # One server connection by default: each client's first prepared statement is
+            # named _pg3_0, so a second client that prepares collides there, every time.
             f"pool_mode = transaction\ndefault_pool_size = {pool_size}\n"
             f"min_pool_size = {pool_size}\nmax_client_conn = {max_clients}\n"
-            "server_round_robin = 1\nlogfile =\n"
+            "server_round_robin = 1\nlogfile =\n" + tracking_off()
         )
         for path in (auth, config):
             path.chmod(0o644)
@@ -123,6 +146,18 @@ def running_bouncer(
 def pooled_client(env: Env, bouncer: Bouncer) -> TestClient:
     env(DATABASE_URL=bouncer.url)
     return TestClient(create_app())
+
+
+def wait_until_every_idle_socket_is_readable() -> None:
+    """Bounded: what the pool check sees once a closed peer's end of stream has arrived."""
+    idle = [entry.dbapi_connection for entry in db.get_engine().pool._pool.queue]  # type: ignore[attr-defined]
+    sockets = [connection.pgconn.socket for connection in idle if connection is not None]
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        readable, _, _ = select.select(sockets, [], [], 0.05)
+        if len(readable) == len(sockets):
+            return
+    pytest.fail("the pooled sockets never saw the old pooler close them")
 
 
 def test_every_route_works_through_pgbouncer_in_transaction_mode(
@@ -149,20 +184,38 @@ def test_every_route_works_through_pgbouncer_in_transaction_mode(
     assert statuses == [200] * 11
 
 
-def test_a_statement_repeated_past_psycopgs_prepare_threshold_keeps_working(
+def test_this_pooler_breaks_statements_psycopg_prepares_on_its_own(bouncer: Bouncer) -> None:
+    """The control: with psycopg's default `prepare_threshold` (5), two instances collide."""
+    with (
+        psycopg.connect(bouncer.url, autocommit=True) as first,
+        psycopg.connect(bouncer.url, autocommit=True) as second,
+    ):
+        for _ in range(6):
+            first.execute("SELECT 1")
+        for _ in range(5):
+            second.execute("SELECT 1")
+
+        with pytest.raises(psycopg.errors.DuplicatePreparedStatement, match="_pg3_0"):
+            second.execute("SELECT 1")  # the sixth: prepared as _pg3_0, which first holds
+
+
+def test_statements_repeated_past_psycopgs_prepare_threshold_keep_working(
     pooled_client: TestClient, auth_headers: Headers, bouncer: Bouncer
 ) -> None:
-    for index in range(8):
+    for index in range(3):
         pooled_client.post("/api/tasks", json={"title": f"t{index}"}, headers=auth_headers)
-    answers = []
+    other_instance = engine_for(bouncer.url, pool_size=1)  # the app's engine, as another instance
+    answers, others = [], []
 
-    with psycopg.connect(bouncer.url, autocommit=True, prepare_threshold=None) as other_instance:
-        for _ in range(12):  # interleaved, so server connections change hands between requests
+    with other_instance.connect() as connection:
+        for _ in range(8):  # interleaved on the one server connection: either prepared collides
             answers.append(pooled_client.get("/api/tasks?limit=100", headers=auth_headers))
-            other_instance.execute("SELECT 1")
+            others.append(connection.execute(text("SELECT 1")).scalar())
+    other_instance.dispose()
 
-    assert {response.status_code for response in answers} == {200}
-    assert {len(response.json()) for response in answers} == {8}
+    assert [response.status_code for response in answers] == [200] * 8
+    assert {len(response.json()) for response in answers} == {3}
+    assert others == [1] * 8
 
 
 def test_a_restarted_pooler_costs_no_failed_request(
@@ -171,7 +224,7 @@ def test_a_restarted_pooler_costs_no_failed_request(
     assert pooled_client.get("/api/tasks", headers=auth_headers).status_code == 200
     bouncer.stop()
     bouncer.start()
-    time.sleep(0.2)  # the pooler's goodbye reaches the idle pooled sockets
+    wait_until_every_idle_socket_is_readable()  # the old pooler's goodbye has arrived
 
     response = pooled_client.get("/api/tasks", headers=auth_headers)
 
