@@ -3,7 +3,7 @@
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
-from backend import errors
+from backend import handlers
 from backend.logs import RequestLog, configure
 from backend.middleware import CORS, BodyLimit, CatchAll, StripTrailingSlash
 from backend.routes import bulk, cron, health, me, stats, sync, tasks, trash
@@ -41,7 +41,7 @@ def create_app() -> FastAPI:
         app.include_router(bulk.router(prefix, path_user=path_user))
         app.include_router(sync.router(prefix, path_user=path_user))
     app.include_router(cron.router)
-    errors.install(app)
+    handlers.install(app)
     configure()
     app.add_middleware(CatchAll)  # innermost: below it, every error is a response
     app.add_middleware(BodyLimit)

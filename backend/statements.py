@@ -62,7 +62,7 @@ def attempt(engine: Engine, statement: Executable) -> Sequence[RowMapping]:
         except DBAPIError as error:
             if error.connection_invalidated:
                 raise Broken(error) from None
-            raise  # a statement the server refused: errors.handle_database_error decides
+            raise  # a statement the server refused: handlers.handle_database_error decides
 
 
 def checkout(engine: Engine) -> Connection:

@@ -6,7 +6,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, get_args
 
-from backend import errors
+from backend import errors, handlers
 from backend.main import create_app
 from backend.schemas import ErrorCode
 
@@ -146,7 +146,7 @@ def test_the_error_code_enum_lists_every_code_the_api_answers() -> None:
     schema = create_app().openapi()["components"]["schemas"]["ErrorBody"]["properties"]["code"]
 
     answered = {error.code for error in subclasses(errors.AppError)} | set(
-        errors.STATUS_CODES.values()
+        handlers.STATUS_CODES.values()
     )
 
     assert answered <= set(schema["enum"])
