@@ -12,10 +12,10 @@ from fastapi import Depends, Request, Response, Security
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from jwt.exceptions import InvalidSubjectError
-from starlette.concurrency import run_in_threadpool
 
 from backend.config import Settings, get_settings
 from backend.errors import TokenExpired, TokenInvalid, Unauthenticated
+from backend.execution import blocking
 from backend.keyset import ASYMMETRIC_ALGORITHMS, KeySet
 from backend.parsing import BoundedJSONRequest
 from backend.schemas import is_text
@@ -187,7 +187,7 @@ async def authenticate(request: Request) -> User:
     header = header_of(token)
     verifier = get_verifier()
     if verifier.would_block(header):
-        return await run_in_threadpool(verifier.verify, token, header)
+        return await blocking(verifier.verify, token, header)
     return verifier.verify(token, header)
 
 

@@ -20,6 +20,7 @@ from typing import Any
 from mangum import Mangum
 from mangum.types import Response
 
+from backend import execution
 from backend.config import require_database
 from backend.errors import AppError, ValidationFailed, error_response
 from backend.main import app
@@ -126,7 +127,8 @@ def handler(event: Event, context: Any) -> Event:
         log.warning("undecodable Lambda event: %s", exc)
         return answer(event, context, ValidationFailed(str(exc)))
     try:
-        response: Event = adapter(request, context)
+        with execution.inline():  # one event at a time: nothing for a worker thread to spare
+            response: Event = adapter(request, context)
     except Exception as exc:
         log.error("unhandled %s in the Lambda adapter", type(exc).__name__)
         return answer(request, context, AppError())

@@ -1,7 +1,6 @@
 """Liveness and database readiness, open to anyone."""
 
 import threading
-from functools import partial
 from weakref import WeakKeyDictionary
 
 import anyio
@@ -9,6 +8,7 @@ from fastapi import APIRouter
 from sqlalchemy import Engine, text
 
 from backend.db import DatabaseDep
+from backend.execution import blocking
 from backend.routes import error_responses
 from backend.schemas import Health
 from backend.statements import run
@@ -47,7 +47,7 @@ class Readiness:
 
     async def run_check(self, engine: Engine) -> None:
         try:
-            await anyio.to_thread.run_sync(partial(run, engine, SELECT_ONE, write=False))
+            await blocking(run, engine, SELECT_ONE, write=False)
             self.failure = None
         except Exception as exc:
             self.failure = exc

@@ -4,13 +4,14 @@ from fastapi import APIRouter, Response
 
 from backend import stats
 from backend.db import DatabaseDep
+from backend.execution import blocking
 from backend.routes import ON_READ, CallDep, answer, callers_router, error_responses
 from backend.schemas import Stats
 
 
-def task_stats(call: CallDep, db: DatabaseDep, response: Response) -> Stats:
+async def task_stats(call: CallDep, db: DatabaseDep, response: Response) -> Stats:
     """Count the caller's tasks: total, pending, completed and overdue live ones, and trashed."""
-    counts, outcome = stats.task_stats(db, call)
+    counts, outcome = await blocking(stats.task_stats, db, call)
     answer(outcome, response)
     return counts
 

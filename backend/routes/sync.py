@@ -6,6 +6,7 @@ from fastapi import APIRouter, Query, Response
 
 from backend import sync
 from backend.db import DatabaseDep
+from backend.execution import blocking
 from backend.routes import ON_READ, CallDep, answer, callers_router, error_responses
 from backend.routes.tasks import Limit
 from backend.schemas import Changes
@@ -16,11 +17,11 @@ Since = Annotated[
 ]
 
 
-def list_changes(
+async def list_changes(
     call: CallDep, db: DatabaseDep, response: Response, since: Since = None, limit: Limit = 100
 ) -> Changes:
     """Tasks written and ids purged since `since`, at least once each; `next_since` goes on."""
-    changes, outcome = sync.changes(db, call, since or None, limit)
+    changes, outcome = await blocking(sync.changes, db, call, since or None, limit)
     answer(outcome, response)
     return changes
 

@@ -10,6 +10,7 @@ from backend.conditions import matches_none
 from backend.db import DatabaseDep
 from backend.envelope import Outcome
 from backend.errors import NotFound
+from backend.execution import blocking
 from backend.listing import ListQuery, Status
 from backend.pagination import Cursor, Order, Sort, next_link
 from backend.routes import (
@@ -92,7 +93,7 @@ def found(task: TaskOut | None, outcome: Outcome, response: Response) -> TaskOut
     return task
 
 
-def list_tasks(
+async def list_tasks(
     call: CallDep,
     db: DatabaseDep,
     query: Annotated[ListQuery, Depends(list_query)],
@@ -100,22 +101,22 @@ def list_tasks(
     response: Response,
 ) -> list[TaskOut]:
     """List the caller's tasks, filtered and sorted; `Link` (`rel="next"`) names the next page."""
-    items, next_cursor, outcome = listing.list_tasks(db, call, query)
+    items, next_cursor, outcome = await blocking(listing.list_tasks, db, call, query)
     answer(outcome, response)
     response.headers.update(next_link(request, next_cursor))
     return items
 
 
-def create_task(
+async def create_task(
     body: TaskCreate, call: WriteCallDep, db: DatabaseDep, request: Request, response: Response
 ) -> TaskOut:
     """Create a task; `Location` names it and `ETag` is its version."""
-    task, outcome = queries.create_task(db, call, body.model_dump())
+    task, outcome = await blocking(queries.create_task, db, call, body.model_dump())
     response.headers["Location"] = task_location(request, task.id)
     return found(task, outcome, response)
 
 
-def read_task(
+async def read_task(
     id: TaskId,
     call: CallDep,
     db: DatabaseDep,
@@ -125,13 +126,13 @@ def read_task(
     ] = None,
 ) -> Response | TaskOut:
     """Read one task; `If-None-Match` with its current ETag answers 304 without a body."""
-    task = found(*queries.get_task(db, call, id), response)
+    task = found(*await blocking(queries.get_task, db, call, id), response)
     if matches_none(if_none_match, task.version):
         return Response(status_code=304, headers=dict(response.headers))
     return task
 
 
-def edit_task(
+async def edit_task(
     id: TaskId,
     body: TaskPatch,
     call: WriteCallDep,
@@ -140,10 +141,11 @@ def edit_task(
     response: Response,
 ) -> TaskOut:
     """Change only the fields given (PUT and PATCH alike); `null` clears a nullable field."""
-    return found(*queries.update_task(db, call, id, body.changes(), condition), response)
+    result = await blocking(queries.update_task, db, call, id, body.changes(), condition)
+    return found(*result, response)
 
 
-def complete_task(
+async def complete_task(
     id: TaskId,
     call: WriteCallDep,
     condition: IfMatchDep,
@@ -153,17 +155,18 @@ def complete_task(
 ) -> TaskOut:
     """Toggle `completed`, or set it from `{"completed": true|false}`."""
     if body is None:
-        result = queries.toggle_task(db, call, id, condition)
+        result = await blocking(queries.toggle_task, db, call, id, condition)
     else:
-        result = queries.update_task(db, call, id, {"completed": body.completed}, condition)
+        fields = {"completed": body.completed}
+        result = await blocking(queries.update_task, db, call, id, fields, condition)
     return found(*result, response)
 
 
-def delete_task(
+async def delete_task(
     id: TaskId, call: WriteCallDep, condition: IfMatchDep, db: DatabaseDep, response: Response
 ) -> TaskOut:
     """Move a task to the trash; the answer is the trashed task (`POST .../restore` undoes it)."""
-    return found(*queries.trash_task(db, call, id, condition), response)
+    return found(*await blocking(queries.trash_task, db, call, id, condition), response)
 
 
 def router(prefix: str, *, path_user: bool = False) -> APIRouter:

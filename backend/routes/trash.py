@@ -5,6 +5,7 @@ from fastapi import APIRouter, Request, Response, status
 from backend import trash
 from backend.db import DatabaseDep
 from backend.errors import NotFound
+from backend.execution import blocking
 from backend.pagination import Cursor, next_link
 from backend.routes import (
     ON_CONDITIONAL,
@@ -24,7 +25,7 @@ from backend.routes.tasks import Limit, PageCursor, found
 from backend.schemas import Purged, TaskOut
 
 
-def list_trash(
+async def list_trash(
     call: CallDep,
     db: DatabaseDep,
     request: Request,
@@ -34,22 +35,22 @@ def list_trash(
 ) -> list[TaskOut]:
     """List the trash, most recently deleted first; `Link` names the next page."""
     page = trash.TrashPage(limit, Cursor.decode(cursor, *trash.SORT) if cursor else None)
-    items, next_cursor, outcome = trash.list_trash(db, call, page)
+    items, next_cursor, outcome = await blocking(trash.list_trash, db, call, page)
     answer(outcome, response)
     response.headers.update(next_link(request, next_cursor))
     return items
 
 
-def restore_task(
+async def restore_task(
     id: TaskId, call: WriteCallDep, condition: IfMatchDep, db: DatabaseDep, response: Response
 ) -> TaskOut:
     """Bring a task back from the trash (404 unless it is there)."""
-    return found(*trash.restore_task(db, call, id, condition), response)
+    return found(*await blocking(trash.restore_task, db, call, id, condition), response)
 
 
-def delete_for_good(id: TaskId, call: WriteCallDep, db: DatabaseDep) -> Response:
+async def delete_for_good(id: TaskId, call: WriteCallDep, db: DatabaseDep) -> Response:
     """Delete a trashed task for good (404 unless it is in the trash)."""
-    outcome = trash.delete_for_good(db, call, id)
+    outcome = await blocking(trash.delete_for_good, db, call, id)
     if not outcome.rows:
         raise NotFound("Task not found in the trash", headers=outcome.headers)
     response = Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -57,9 +58,9 @@ def delete_for_good(id: TaskId, call: WriteCallDep, db: DatabaseDep) -> Response
     return response
 
 
-def empty_trash(call: WriteCallDep, db: DatabaseDep, response: Response) -> Purged:
+async def empty_trash(call: WriteCallDep, db: DatabaseDep, response: Response) -> Purged:
     """Delete every task in the caller's trash for good; `purged` counts them."""
-    outcome = trash.empty_trash(db, call)
+    outcome = await blocking(trash.empty_trash, db, call)
     answer(outcome, response)
     return Purged.model_validate(outcome.rows)
 
