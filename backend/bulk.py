@@ -1,11 +1,13 @@
 """One action on many of the caller's tasks, in the request's one statement."""
 
+from functools import cache
 from typing import Any, cast
 
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
     Engine,
+    Select,
     and_,
     any_,
     bindparam,
@@ -17,12 +19,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 
-from backend.envelope import Call, Envelope, Outcome
+from backend.envelope import USER, Call, Envelope, Outcome
 from backend.models import tasks
 from backend.queries import to_task, write_outcome
 from backend.recurrence import completion_values
 from backend.schemas import BulkAction, BulkResult
-from backend.trash import in_trash
+from backend.trash import in_trash, retained
+
+IDS = bindparam("ids", type_=ARRAY(BigInteger))
 
 
 def applies(action: BulkAction) -> ColumnElement[bool]:
@@ -47,14 +51,22 @@ def changes(action: BulkAction) -> dict[Any, Any]:
 
 
 def apply(db: Engine, call: Call, action: BulkAction, ids: list[int]) -> tuple[BulkResult, Outcome]:
+    """Apply `action` to the caller's tasks `ids` that it applies to, in one statement."""
+    statement = bulk_statement(Envelope.of(call), action)
+    outcome = write_outcome(db, call, statement, {IDS.key: ids, **retained()})
+    body = cast(dict[str, Any], outcome.rows)  # this payload is an object, not rows
+    result = BulkResult(items=[to_task(row) for row in body["items"]], not_found=body["not_found"])
+    return result, outcome
+
+
+@cache
+def bulk_statement(envelope: Envelope, action: BulkAction) -> Select[Any]:
     """Lock the tasks in id order (two bulk calls of one user never deadlock), then update them.
 
     The payload is built in SQL: the updated tasks by id, and the requested ids that were
     not updated; it is stored under the Idempotency-Key even when nothing applied.
     """
-    envelope = Envelope(call)
-    requested = bindparam("ids", ids, type_=ARRAY(BigInteger))
-    target = and_(tasks.c.user_id == call.user_id, tasks.c.id == any_(requested), applies(action))
+    target = and_(tasks.c.user_id == USER, tasks.c.id == any_(IDS), applies(action))
     locked = (
         select(tasks.c.id)
         .where(target, envelope.gate)
@@ -69,11 +81,7 @@ def apply(db: Engine, call: Call, action: BulkAction, ids: list[int]) -> tuple[B
         .returning(*tasks.c)
         .cte("op")
     )
-    statement = envelope.write(op, payload(op, requested), succeeded=envelope.gate)
-    outcome = write_outcome(db, envelope, statement)
-    body = cast(dict[str, Any], outcome.rows)  # this payload is an object, not rows
-    result = BulkResult(items=[to_task(row) for row in body["items"]], not_found=body["not_found"])
-    return result, outcome
+    return envelope.write(op, payload(op, IDS), succeeded=envelope.gate)
 
 
 def payload(op: Any, requested: Any) -> ColumnElement[Any]:

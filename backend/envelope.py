@@ -11,13 +11,18 @@ Every task route sends one statement, built here around the route's own operatio
 The gate holds when the caller is within the limit and the key has no stored outcome,
 so a limited or replayed request changes nothing. Locks come in one order: the user's
 counter row (the gate's scalar subquery runs first), then tasks, then the key.
+
+Statements are built once per shape (limit or not, key or not, and the operation's own
+shape), with the request's values as named bind parameters: a request then builds
+nothing, and SQLAlchemy finds the compiled form by the statement object itself.
 """
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import cache
 from typing import Any
 
 from sqlalchemy import (
@@ -27,16 +32,16 @@ from sqlalchemy import (
     Integer,
     RowMapping,
     Select,
+    String,
     Subquery,
     and_,
+    bindparam,
     case,
-    column,
     exists,
     func,
     literal,
     select,
     true,
-    values,
 )
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
@@ -52,6 +57,17 @@ KEY_LIFETIME = timedelta(hours=24)
 IN_FLIGHT = "idempotency_key_in_flight"
 """The check a duplicate's statement violates while (or once) a first request holds the key."""
 
+USER = bindparam("caller", type_=String())
+"""The caller, in every statement: each operation scopes its rows with it too.
+
+No parameter is named like a column: SQLAlchemy would take a value for a column named in
+the parameters as one to write, in any INSERT or UPDATE of the statement."""
+RATE_LIMIT = bindparam("rate_limit", type_=Integer())
+KEY = bindparam("request_key", type_=String())
+FINGERPRINT = bindparam("request_fingerprint", type_=String())
+STATUS = bindparam("request_status", type_=Integer())
+Params = Mapping[str, Any]
+
 
 @dataclass(frozen=True)
 class Call:
@@ -62,6 +78,17 @@ class Call:
     key: str | None = None
     fingerprint: str = ""
     status: int = 200
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The values of the envelope's bind parameters."""
+        return {
+            USER.key: self.user_id,
+            RATE_LIMIT.key: self.rate_limit,
+            KEY.key: self.key,
+            FINGERPRINT.key: self.fingerprint,
+            STATUS.key: self.status,
+        }
 
 
 @dataclass
@@ -75,26 +102,32 @@ class Outcome:
 
 
 class Envelope:
-    """The rate limit and idempotency parts of one call's statement."""
+    """The rate limit and idempotency parts of a statement, for calls of one shape."""
 
-    def __init__(self, call: Call) -> None:
-        self.call = call
-        self.rate = rate_cte(call.user_id) if call.rate_limit else None
-        self.prior = prior_cte(call.user_id, call.key) if call.key else None
+    def __init__(self, limited: bool, keyed: bool) -> None:
+        self.rate = rate_cte() if limited else None
+        self.prior = prior_cte() if keyed else None
+
+    @staticmethod
+    def of(call: Call) -> "Envelope":
+        """The envelope for calls like `call`: one per shape, built once."""
+        return envelope(bool(call.rate_limit), call.key is not None)
 
     @property
     def gate(self) -> ColumnElement[bool]:
         """True when the operation may run: within the limit, and no outcome to replay."""
         conditions: list[ColumnElement[bool]] = []
         if self.rate is not None:
-            conditions.append(select(self.rate.c.used).scalar_subquery() <= self.call.rate_limit)
+            conditions.append(select(self.rate.c.used).scalar_subquery() <= RATE_LIMIT)
         if self.prior is not None:
             conditions.append(~exists(select(self.prior.c.fingerprint)))
         return and_(true(), *conditions)
 
     def meta(self) -> tuple[Any, list[ColumnElement[Any]]]:
         """The one-row FROM clause that the rate and prior rows join, and their columns."""
-        source: Any = values(column("one", Integer), name="one").data([(1,)])
+        # Not `VALUES (1)`: SQLAlchemy caches no statement holding a VALUES with data, and
+        # compiling this one anew costs milliseconds per request.
+        source: Any = select(literal(1).label("one")).subquery("one")
         columns: list[ColumnElement[Any]] = [func.now().label("_now")]
         if self.rate is not None:
             source = source.outerjoin(self.rate, true())
@@ -123,22 +156,14 @@ class Envelope:
         """A write: the meta row and the operation's JSON payload, saved under the key."""
         source, columns = self.meta()
         statement = select(*columns, *extra, payload.label("_payload")).select_from(source)
-        if self.call.key is not None:
+        if self.prior is not None:
             ran = exists(select(op.c[0])) if succeeded is None else succeeded
             statement = statement.add_cte(self.save(payload, ran))
         return statement
 
     def save(self, payload: ColumnElement[Any], succeeded: ColumnElement[bool]) -> CTE:
         """Store the outcome with the write; a key held by a concurrent first request fails it."""
-        call = self.call
-        row = select(
-            literal(call.user_id),
-            literal(call.key),
-            literal(call.fingerprint),
-            literal(call.status),
-            payload,
-            func.now(),
-        ).where(succeeded)
+        row = select(USER, KEY, FINGERPRINT, STATUS, payload, func.now()).where(succeeded)
         statement = insert(idempotency_keys).from_select(
             ["user_id", "key", "fingerprint", "status", "response", "created_at"], row
         )
@@ -153,24 +178,24 @@ class Envelope:
             "saved"
         )
 
-    def outcome(self, row: RowMapping, rows: Sequence[Any]) -> Outcome:
+    def outcome(self, call: Call, row: RowMapping, rows: Sequence[Any]) -> Outcome:
         """Check the limit and the key, then the operation's rows or the stored ones."""
-        headers = self.rate_headers(row)
-        if self.rate is not None and row["_used"] > self.call.rate_limit:
+        headers = self.rate_headers(call, row)
+        if self.rate is not None and row["_used"] > call.rate_limit:
             raise RateLimited(headers={**headers, "Retry-After": headers["_reset"]})
         headers.pop("_reset", None)
         if self.prior is not None and row["_prior_fingerprint"] is not None:
-            if row["_prior_fingerprint"] != self.call.fingerprint:
+            if row["_prior_fingerprint"] != call.fingerprint:
                 raise IdempotencyKeyReused(headers=headers)
             replayed = {**headers, "Idempotent-Replayed": "true"}
             return Outcome(row["_prior_response"], row, replayed, row["_prior_status"])
         return Outcome(rows, row, headers)
 
-    def rate_headers(self, row: RowMapping) -> dict[str, str]:
+    def rate_headers(self, call: Call, row: RowMapping) -> dict[str, str]:
         """IETF RateLimit headers: quota and window, what is left and when it resets."""
         if self.rate is None:
             return {}
-        limit = self.call.rate_limit
+        limit = call.rate_limit
         reset = max(1, math.ceil((row["_start"] + WINDOW - row["_now"]).total_seconds()))
         return {
             "RateLimit-Policy": f'"user";q={limit};w={int(WINDOW.total_seconds())}',
@@ -182,9 +207,14 @@ class Envelope:
 PRIOR_COLUMNS = ("fingerprint", "status", "response")
 
 
-def rate_cte(user_id: str) -> CTE:
+@cache
+def envelope(limited: bool, keyed: bool) -> Envelope:
+    return Envelope(limited, keyed)
+
+
+def rate_cte() -> CTE:
     """Count this request in the user's current window, opening a new window when it ended."""
-    statement = insert(rate_limits).values(user_id=user_id, window_start=func.now(), used=1)
+    statement = insert(rate_limits).values(user_id=USER, window_start=func.now(), used=1)
     current = rate_limits.c.window_start > func.now() - WINDOW
     return (
         statement.on_conflict_do_update(
@@ -199,13 +229,13 @@ def rate_cte(user_id: str) -> CTE:
     )
 
 
-def prior_cte(user_id: str, key: str) -> CTE:
+def prior_cte() -> CTE:
     """The key's stored outcome, if it has one younger than the key lifetime."""
     return (
         select(*(idempotency_keys.c[name] for name in PRIOR_COLUMNS))
         .where(
-            idempotency_keys.c.user_id == user_id,
-            idempotency_keys.c.key == key,
+            idempotency_keys.c.user_id == USER,
+            idempotency_keys.c.key == KEY,
             idempotency_keys.c.created_at > func.now() - KEY_LIFETIME,
         )
         .cte("prior")
@@ -218,7 +248,7 @@ def rows_payload(op: CTE) -> ColumnElement[Any]:
     return select(aggregated).select_from(op).scalar_subquery()
 
 
-def run(db: Engine, statement: Select[Any], *, write: bool) -> Sequence[RowMapping]:
+def run(db: Engine, statement: Select[Any], params: Params, *, write: bool) -> Sequence[RowMapping]:
     """Run the call's statement; a duplicate that met the first request's key runs once more.
 
     The duplicate's statement fails only once the first has committed (a unique key waits
@@ -226,7 +256,7 @@ def run(db: Engine, statement: Select[Any], *, write: bool) -> Sequence[RowMappi
     """
     for _ in range(2):
         try:
-            return statements.run(db, statement, write=write)
+            return statements.run(db, statement, params, write=write)
         except IntegrityError as error:
             if getattr(getattr(error.orig, "diag", None), "constraint_name", None) != IN_FLIGHT:
                 raise

@@ -1,30 +1,38 @@
 """Lists of live tasks: filters, sorts and keyset pages, read in index order."""
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from functools import lru_cache
+from typing import Any, Literal, NamedTuple, Protocol
 
 from sqlalchemy import (
     ColumnElement,
     Engine,
+    Integer,
     Select,
     and_,
+    bindparam,
     func,
-    literal,
     or_,
     select,
     true,
     tuple_,
 )
 
-from backend.envelope import Call, Envelope, Outcome
+from backend.envelope import USER, Call, Envelope, Outcome, Params
 from backend.models import SEARCHED, tasks
 from backend.pagination import Cursor, Order, Sort, split_page
-from backend.queries import priority_number, read, to_task
+from backend.queries import SHAPES, priority_number, read, to_task
 from backend.schemas import Priority, TaskOut
 
 Status = Literal["all", "pending", "completed"]
+LIMIT = bindparam("page_limit", type_=Integer())
+"""Rows to read: the page's size, plus one to know whether another page follows."""
+AFTER_VALUE = "after_value"
+AFTER_ID = bindparam("after_id", type_=tasks.c.id.type)
+"""The cursor's sort value (a parameter of the sort key's type) and id: the page starts
+after them."""
 
 
 class Page(Protocol):
@@ -51,6 +59,51 @@ class ListQuery:
     limit: int = 100
     cursor: Cursor | None = None
 
+    @property
+    def shape(self) -> "ListShape":
+        cursor = None if self.cursor is None else self.cursor.value is not None
+        return ListShape(
+            self.status,
+            self.priority is not None,
+            bool(self.tags),
+            bool(self.q),
+            self.due_before is not None,
+            self.due_after is not None,
+            self.sort,
+            self.order,
+            cursor,
+        )
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The values of its statement's bind parameters (`FILTERS`, the limit, the cursor)."""
+        values: dict[str, Any] = {
+            "filter_priority": priority_number(self.priority) if self.priority else None,
+            "filter_tags": list(self.tags),
+            "filter_pattern": f"%{escape_like(self.q)}%" if self.q else None,
+            "filter_due_before": self.due_before,
+            "filter_due_after": self.due_after,
+            LIMIT.key: self.limit + 1,
+        }
+        if self.cursor is not None:
+            values.update({AFTER_VALUE: self.cursor.value, AFTER_ID.key: self.cursor.id})
+        return values
+
+
+class ListShape(NamedTuple):
+    """What a list statement's SQL depends on; the values are bind parameters."""
+
+    status: Status
+    priority: bool
+    tags: bool
+    q: bool
+    due_before: bool
+    due_after: bool
+    sort: str
+    order: str
+    cursor: bool | None
+    """None: the first page; else whether the cursor holds a sort value (not a null due_at)."""
+
 
 SORT_KEYS: dict[str, ColumnElement[Any]] = {
     "created_at": tasks.c.created_at,
@@ -65,60 +118,72 @@ def list_tasks(
     db: Engine, call: Call, query: ListQuery
 ) -> tuple[list[TaskOut], Cursor | None, Outcome]:
     """One page of the caller's live tasks and the cursor of the next, in one statement."""
-    return page_of(db, call, lambda gate: list_statement(call.user_id, query, gate), query)
+    statement = list_page_statement(Envelope.of(call), query.shape)
+    return page_of(db, call, statement, query.params, query)
+
+
+@lru_cache(maxsize=SHAPES)
+def list_page_statement(envelope: Envelope, shape: ListShape) -> Select[Any]:
+    return envelope.read(list_statement(shape, envelope.gate).subquery("op"))
 
 
 def page_of(
-    db: Engine, call: Call, build: Callable[[ColumnElement[bool]], Select[Any]], page: Page
+    db: Engine, call: Call, statement: Select[Any], params: Params, page: Page
 ) -> tuple[list[TaskOut], Cursor | None, Outcome]:
     """Run a list statement that reads one row past the limit: the tasks and the next cursor."""
-    envelope = Envelope(call)
-    outcome = read(db, envelope, build(envelope.gate).subquery("op"))
+    outcome = read(db, call, statement, params)
     rows, next_cursor = split_page(outcome.rows, page.limit, page.sort, page.order)
     return [to_task(row) for row in rows], next_cursor, outcome
 
 
-def list_statement(
-    user_id: str, query: ListQuery, gate: ColumnElement[bool] | None = None
-) -> Select[Any]:
+def list_statement(shape: ListShape, gate: ColumnElement[bool] | None = None) -> Select[Any]:
     """The page plus one row (to know whether another page follows), in index order.
 
     Each sort reads its `(user_id, key, id)` index in order; only `due_at` has nulls,
     and they sort last in both directions.
     """
-    key = SORT_KEYS[query.sort]
-    ascending = query.order == "asc"
+    key = SORT_KEYS[shape.sort]
+    ascending = shape.order == "asc"
     ordered = key.asc() if ascending else key.desc()
     statement = (
         select(*tasks.c, key.label("sort_key"))
-        .where(tasks.c.user_id == user_id, tasks.c.deleted_at.is_(None), *filters(query))
+        .where(tasks.c.user_id == USER, tasks.c.deleted_at.is_(None), *filters(shape))
         .where(true() if gate is None else gate)
         .order_by(
-            ordered.nulls_last() if query.sort == "due_at" else ordered,
+            ordered.nulls_last() if shape.sort == "due_at" else ordered,
             tasks.c.id.asc() if ascending else tasks.c.id.desc(),
         )
-        .limit(query.limit + 1)
+        .limit(LIMIT)
     )
-    if query.cursor is not None:
-        statement = statement.where(after(key, query.cursor, ascending))
+    if shape.cursor is not None:
+        statement = statement.where(after(key, shape.sort, shape.cursor, ascending))
     return statement
 
 
-def filters(query: ListQuery) -> list[ColumnElement[bool]]:
+FILTERS = {
+    "priority": bindparam("filter_priority", type_=tasks.c.priority.type),
+    "tags": bindparam("filter_tags", type_=tasks.c.tags.type),
+    "pattern": bindparam("filter_pattern", type_=tasks.c.title.type),
+    "due_before": bindparam("filter_due_before", type_=tasks.c.due_at.type),
+    "due_after": bindparam("filter_due_after", type_=tasks.c.due_at.type),
+}
+
+
+def filters(shape: ListShape) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
-    if query.status != "all":
-        conditions.append(tasks.c.completed == (query.status == "completed"))
-    if query.priority is not None:
-        conditions.append(tasks.c.priority == priority_number(query.priority))
-    if query.tags:
-        conditions.append(tasks.c.tags.contains(list(query.tags)))
-    if query.q:  # folded by PostgreSQL on both sides: Python folds some letters otherwise
-        pattern = literal("%") + func.lower(escape_like(query.q)) + literal("%")
+    if shape.status != "all":
+        conditions.append(tasks.c.completed == (shape.status == "completed"))
+    if shape.priority:
+        conditions.append(tasks.c.priority == FILTERS["priority"])
+    if shape.tags:
+        conditions.append(tasks.c.tags.contains(FILTERS["tags"]))
+    if shape.q:  # folded by PostgreSQL on both sides: Python folds some letters otherwise
+        pattern = func.lower(FILTERS["pattern"])
         conditions.append(or_(*(text.like(pattern, escape="\\") for text in SEARCHED)))
-    if query.due_before is not None:
-        conditions.append(tasks.c.due_at < query.due_before)
-    if query.due_after is not None:
-        conditions.append(tasks.c.due_at > query.due_after)
+    if shape.due_before:
+        conditions.append(tasks.c.due_at < FILTERS["due_before"])
+    if shape.due_after:
+        conditions.append(tasks.c.due_at > FILTERS["due_after"])
     return conditions
 
 
@@ -127,12 +192,12 @@ def escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def after(key: ColumnElement[Any], cursor: Cursor, ascending: bool) -> ColumnElement[bool]:
+def after(key: ColumnElement[Any], sort: str, valued: bool, ascending: bool) -> ColumnElement[bool]:
     """Rows that sort after the cursor; tasks without a due date come last either way."""
-    if cursor.value is None:  # only `due_at` has nulls, and they sort last
-        return and_(key.is_(None), tasks.c.id > cursor.id if ascending else tasks.c.id < cursor.id)
+    if not valued:  # only `due_at` has nulls, and they sort last
+        return and_(key.is_(None), tasks.c.id > AFTER_ID if ascending else tasks.c.id < AFTER_ID)
+    value = bindparam(AFTER_VALUE, type_=key.type)
     position = tuple_(key, tasks.c.id)
-    beyond = (
-        position > (cursor.value, cursor.id) if ascending else position < (cursor.value, cursor.id)
-    )
-    return or_(key.is_(None), beyond) if cursor.sort == "due_at" else beyond
+    cursor = tuple_(value, AFTER_ID)
+    beyond = position > cursor if ascending else position < cursor
+    return or_(key.is_(None), beyond) if sort == "due_at" else beyond

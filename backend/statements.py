@@ -1,7 +1,8 @@
 """Running one statement within one deadline, and what a broken connection means for it."""
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import psycopg
 from sqlalchemy import Connection, Engine, RowMapping
@@ -24,8 +25,10 @@ class Broken(Exception):
         self.timed_out = isinstance(error.orig, AnswerTimeout)
 
 
-def run(engine: Engine, statement: Executable, *, write: bool) -> Sequence[RowMapping]:
-    """Run one statement on a connection held only for it; its rows as mappings.
+def run(
+    engine: Engine, statement: Executable, params: Mapping[str, Any] | None = None, *, write: bool
+) -> Sequence[RowMapping]:
+    """Run one statement, with its bind parameters' values, on a connection held only for it.
 
     Every wait (a free pooled connection, the connect, the answer, a retry) shares one
     deadline: the engine's timeout, DATABASE_TIMEOUT_SECONDS. No connection in time is
@@ -36,7 +39,7 @@ def run(engine: Engine, statement: Executable, *, write: bool) -> Sequence[RowMa
         raise ValueError("an INSERT, UPDATE or DELETE is a write: retrying it could apply it twice")
     with Measured(), deadline(timeout_of(engine)):
         try:
-            return attempt(engine, statement)
+            return attempt(engine, statement, params)
         except Broken as broken:
             if write:
                 log.error("database outcome unknown: %s after a write was sent", broken)
@@ -46,19 +49,21 @@ def run(engine: Engine, statement: Executable, *, write: bool) -> Sequence[RowMa
                 raise DatabaseUnavailable() from None
             log.warning("database read retried: %s", broken)
         try:
-            return attempt(engine, statement)
+            return attempt(engine, statement, params)
         except Broken as broken:
             log.error("database unavailable: %s on a retried read", broken)
             raise DatabaseUnavailable() from None
 
 
-def attempt(engine: Engine, statement: Executable) -> Sequence[RowMapping]:
+def attempt(
+    engine: Engine, statement: Executable, params: Mapping[str, Any] | None
+) -> Sequence[RowMapping]:
     with checkout(engine) as connection:
         if seconds_left(0.0) <= 0:  # the wait for a connection took it all: send nothing
             log.error("database unavailable: no time left once connected")
             raise DatabaseUnavailable()
         try:
-            return connection.execute(statement).mappings().all()
+            return connection.execute(statement, params).mappings().all()
         except DBAPIError as error:
             if error.connection_invalidated:
                 raise Broken(error) from None

@@ -13,14 +13,17 @@ import binascii
 import json
 import time
 from dataclasses import dataclass, replace
-from typing import Any
+from functools import cache
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
     Engine,
+    Select,
     Text,
     and_,
+    bindparam,
     cast,
     exists,
     func,
@@ -32,12 +35,13 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql
 
 from backend import parsing
-from backend.envelope import Call, Envelope, Outcome, run
+from backend.envelope import USER, Call, Envelope, Outcome, run
 from backend.errors import SyncExpired, ValidationFailed
+from backend.listing import LIMIT
 from backend.models import XID8, task_tombstones, tasks
 from backend.queries import to_task
 from backend.schemas import Changes
-from backend.trash import retention
+from backend.trash import RETENTION, retained, retention
 
 VERSION = 1
 MAX_XID = 2**64
@@ -118,69 +122,101 @@ def is_id(value: object) -> bool:
     return type(value) is int and 0 <= value < MAX_ID
 
 
-def xid8(value: int) -> ColumnElement[Any]:
-    return cast(literal(str(value), Text), XID8())
+class Shape(NamedTuple):
+    """What a sync statement's SQL depends on; the token's numbers are bind parameters."""
+
+    token: bool
+    running: bool
+    """The token lists transactions that were running when it was issued."""
+    partly: bool
+    """The token lists transactions it served in part, each with a floor."""
 
 
-def xid8_array(values: list[int]) -> ColumnElement[Any]:
+def shape_of(token: Token | None) -> Shape:
+    if token is None:
+        return Shape(False, False, False)
+    return Shape(True, any(f == 0 for _, f in token.also), any(f > 0 for _, f in token.also))
+
+
+def params_of(token: Token | None, limit: int) -> dict[str, Any]:
+    """The values of a sync statement's bind parameters: xids as text, cast to `xid8`."""
+    values: dict[str, Any] = {LIMIT.key: limit + 1, **retained()}
+    if token is not None:
+        partly = [(x, floor) for x, floor in token.also if floor > 0]
+        values.update(
+            after_xid=str(token.after[0]),
+            after_id=token.after[1],
+            floor=str(token.floor),
+            also_from=str(token.also[0][0]) if token.also else "0",
+            running=[str(x) for x, floor in token.also if floor == 0],
+            partly_xids=[str(x) for x, _ in partly],
+            partly_floors=[floor for _, floor in partly],
+        )
+    return values
+
+
+def xid8(name: str) -> ColumnElement[Any]:
+    return cast(bindparam(name, type_=Text()), XID8())
+
+
+def xid8_array(name: str) -> ColumnElement[Any]:
     """A `text[]` parameter cast to `xid8[]`: folded into a constant the planner can hash."""
-    return cast(literal([str(v) for v in values], postgresql.ARRAY(Text)), postgresql.ARRAY(XID8()))
+    return cast(bindparam(name, type_=postgresql.ARRAY(Text)), postgresql.ARRAY(XID8()))
 
 
-def unknown(xid: ColumnElement[Any], id: ColumnElement[Any], token: Token) -> ColumnElement[bool]:
+def unknown(xid: ColumnElement[Any], id: ColumnElement[Any], shape: Shape) -> ColumnElement[bool]:
     """Rows the token's holder does not have, as one range of the `(user_id, xid, id)` index.
 
     Listed transactions are matched by a hashed `= ANY` (however long the list, a row costs
     one probe); the few partly served ones, with their floors, by a lookup of their own.
     """
-    after = tuple_(xid, id) > tuple_(xid8(token.after[0]), literal(token.after[1], BigInteger))
-    if not token.also:
+    after = tuple_(xid, id) > tuple_(xid8("after_xid"), bindparam("after_id", type_=BigInteger))
+    if not (shape.running or shape.partly):
         return after
     conditions = [after]
-    running = [x for x, floor in token.also if floor == 0]
-    partly = [(x, floor) for x, floor in token.also if floor > 0]
-    if running:
-        conditions.append(xid == func.any(xid8_array(running)))
-    if partly:
-        floors = literal([floor for _, floor in partly], postgresql.ARRAY(BigInteger))
-        entries = func.unnest(xid8_array([x for x, _ in partly]), floors)
+    if shape.running:
+        conditions.append(xid == func.any(xid8_array("running")))
+    if shape.partly:
+        floors = bindparam("partly_floors", type_=postgresql.ARRAY(BigInteger))
+        entries = func.unnest(xid8_array("partly_xids"), floors)
         served = entries.table_valued("x", "floor").render_derived(name="served")
         match = and_(served.c.x == xid, id > served.c.floor)
         conditions.append(exists(select(literal(1)).select_from(served).where(match)))
-    return and_(xid >= xid8(token.also[0][0]), or_(*conditions))
+    return and_(xid >= xid8("also_from"), or_(*conditions))
 
 
-def task_rows(user_id: str, token: Token | None, limit: int, gate: ColumnElement[bool]) -> Any:
+def task_rows(shape: Shape, gate: ColumnElement[bool]) -> Any:
     """The caller's live and trashed tasks (within retention) in sync order, one past limit."""
-    shown = or_(tasks.c.deleted_at.is_(None), tasks.c.deleted_at > func.now() - retention())
-    statement = select(*tasks.c).where(tasks.c.user_id == user_id, shown, gate)
-    if token is not None:
-        statement = statement.where(unknown(tasks.c.write_xid, tasks.c.id, token))
-    return statement.order_by(tasks.c.write_xid, tasks.c.id).limit(limit + 1)
+    shown = or_(tasks.c.deleted_at.is_(None), tasks.c.deleted_at > func.now() - RETENTION)
+    statement = select(*tasks.c).where(tasks.c.user_id == USER, shown, gate)
+    if shape.token:
+        statement = statement.where(unknown(tasks.c.write_xid, tasks.c.id, shape))
+    return statement.order_by(tasks.c.write_xid, tasks.c.id).limit(LIMIT)
 
 
-def tombstone_rows(user_id: str, token: Token, limit: int, gate: ColumnElement[bool]) -> Any:
+def tombstone_rows(shape: Shape, gate: ColumnElement[bool]) -> Any:
     """The caller's tombstones the token's holder has not seen, in sync order, one past limit."""
     stone = task_tombstones.c
     return (
         select(cast(stone.write_xid, Text).label("xid"), stone.task_id)
-        .where(stone.user_id == user_id, stone.write_xid >= xid8(token.floor), gate)
-        .where(unknown(stone.write_xid, stone.task_id, token))
+        .where(stone.user_id == USER, stone.write_xid >= xid8("floor"), gate)
+        .where(unknown(stone.write_xid, stone.task_id, shape))
         .order_by(stone.write_xid, stone.task_id)
-        .limit(limit + 1)
+        .limit(LIMIT)
     )
 
 
-def changes_statement(user_id: str, token: Token | None, limit: int, envelope: Envelope) -> Any:
+@cache
+def changes_statement(envelope: Envelope, shape: Shape) -> Select[Any]:
     """The tasks page joined to the envelope, with the tombstones page and the snapshot."""
     gate = envelope.gate
     snapshot = select(cast(func.pg_current_snapshot(), Text)).scalar_subquery()
     extra: list[ColumnElement[Any]] = [snapshot.label("_snapshot")]
-    if token is not None:
-        stones = tombstone_rows(user_id, token, limit, gate).subquery("stones")
+    if shape.token:
+        stones = tombstone_rows(shape, gate).subquery("stones")
         pairs = func.jsonb_agg(func.jsonb_build_array(stones.c.xid, stones.c.task_id))
         extra.append(select(pairs).select_from(stones).scalar_subquery().label("_purged"))
-    rows = task_rows(user_id, token, limit, gate).subquery("op")
+    rows = task_rows(shape, gate).subquery("op")
     return envelope.read(rows, *extra)
 
 
@@ -188,9 +224,10 @@ def changes(db: Engine, call: Call, since: str | None, limit: int) -> tuple[Chan
     """One page of changes and the token to continue from, in one statement."""
     now = time.time()
     token = Token.decode(since, now) if since is not None else None
-    envelope = Envelope(call)
-    result = run(db, changes_statement(call.user_id, token, limit, envelope), write=False)
-    outcome = envelope.outcome(result[0], [row for row in result if row["id"] is not None])
+    envelope = Envelope.of(call)
+    params = {**call.params, **params_of(token, limit)}
+    result = run(db, changes_statement(envelope, shape_of(token)), params, write=False)
+    outcome = envelope.outcome(call, result[0], [row for row in result if row["id"] is not None])
     meta = outcome.meta
     page: list[tuple[Key, Any]] = [((int(r["write_xid"]), r["id"]), r) for r in outcome.rows]
     page += [((int(x), task_id), None) for x, task_id in meta.get("_purged") or []]

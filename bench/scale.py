@@ -52,12 +52,13 @@ def seed(url: str, total: int, big: int) -> float:
     return time.perf_counter() - started
 
 
-def explain(url: str, statement: Any) -> str:
+def explain(url: str, statement: Any, params: dict[str, Any]) -> str:
     from backend import db
 
     compiled = statement.compile(dialect=db.get_engine().dialect)
+    values = compiled.construct_params({"caller": BIG, **params})
     with psycopg.connect(url, autocommit=True) as connection:
-        rows = connection.execute(f"EXPLAIN (ANALYZE, BUFFERS) {compiled}", compiled.params)
+        rows = connection.execute(f"EXPLAIN (ANALYZE, BUFFERS) {compiled}", values)
         return "\n".join(f"    {row[0]}" for row in rows)
 
 
@@ -87,8 +88,11 @@ def deep_cursor(url: str, offset: int) -> Any:
     return Cursor("created_at", "desc", row[0], row[1])
 
 
-def cases(url: str, depth: int) -> dict[str, tuple[Callable[[], object], Any]]:
-    """Each operation: the app's call, and the statement it sends (for EXPLAIN)."""
+Case = tuple[Callable[[], object], Any, dict[str, Any]]
+
+
+def cases(url: str, depth: int) -> dict[str, Case]:
+    """Each operation: the app's call, and the statement it sends with its values (EXPLAIN)."""
     from backend import listing, trash
     from backend.db import get_engine
     from backend.envelope import Call
@@ -108,14 +112,15 @@ def cases(url: str, depth: int) -> dict[str, tuple[Callable[[], object], Any]]:
     def listed(query: listing.ListQuery) -> Callable[[], object]:
         return lambda: listing.list_tasks(engine, call, query)
 
-    found: dict[str, tuple[Callable[[], object], Any]] = {
-        label: (listed(query), listing.list_statement(BIG, query))
+    found: dict[str, Case] = {
+        label: (listed(query), listing.list_statement(query.shape), query.params)
         for label, query in queries.items()
     }
     page = trash.TrashPage(limit=50, cursor=None)
     found["trash list (50)"] = (
         lambda: trash.list_trash(engine, call, page),
-        trash.trash_statement(BIG, page.limit, None),
+        trash.trash_statement(paged=False),
+        page.params,
     )
     return found
 
@@ -138,12 +143,12 @@ def main() -> None:
         os.environ.update(DATABASE_URL=url, BETTER_AUTH_SECRET="scale-bench-secret-long-enough")
         os.environ.pop("APP_SECRETS_ARN", None)
         found = cases(url, args.depth)
-        results = timed({label: run for label, (run, _) in found.items()})
-        for label, (_, statement) in found.items():
+        results = timed({label: run for label, (run, _, _) in found.items()})
+        for label, (_, statement, params) in found.items():
             print(
                 f"\n== {label}: {results[label]:.2f} ms (median of {RUNS}, warm, through the app)"
             )
-            print(explain(url, statement))
+            print(explain(url, statement, params))
         first, deep = list(results.values())[:2]
         print(f"\nSummary (median ms of {RUNS} warm calls through the app's functions)")
         for label, ms in results.items():

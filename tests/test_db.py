@@ -306,13 +306,14 @@ def test_a_request_without_database_url_is_a_500_whose_log_says_why(
     assert "DATABASE_URL is not set" in caplog.text
 
 
-def plan_of(database_url: str, statement: Any) -> str:
+def plan_of(database_url: str, statement: Any, params: dict[str, Any]) -> str:
     """EXPLAIN of the statement as the app compiles it, with sorting and seq scans priced out."""
     compiled = statement.compile(dialect=db.get_engine().dialect)
+    params = {"caller": "someone", **params}
     with psycopg.connect(database_url) as connection:
         connection.execute("SET LOCAL enable_seqscan = off")
         connection.execute("SET LOCAL enable_sort = off")  # a Sort left in the plan had to be
-        rows = connection.execute(f"EXPLAIN {compiled}", compiled.params)
+        rows = connection.execute(f"EXPLAIN {compiled}", compiled.construct_params(params))
         return "\n".join(row[0] for row in rows)
 
 
@@ -340,7 +341,7 @@ def test_every_list_sort_reads_its_live_index_in_order_without_sorting(
     cursor = Cursor(sort, order, value, 5) if paged else None
     query = listing.ListQuery(sort=sort, order=order, status="pending", cursor=cursor)
 
-    plan = plan_of(database_url, listing.list_statement("someone", query))
+    plan = plan_of(database_url, listing.list_statement(query.shape), query.params)
 
     assert re.search(f"Index Scan (Backward )?using {SORT_INDEXES[sort, order]} ", plan), plan
     assert "Sort" not in plan, plan
@@ -352,7 +353,8 @@ def test_the_trash_reads_its_own_index_in_order_without_sorting(
 ) -> None:
     cursor = Cursor("deleted_at", "desc", datetime.now(UTC), 5) if paged else None
 
-    plan = plan_of(database_url, trash.trash_statement("someone", 100, cursor))
+    page = trash.TrashPage(100, cursor)
+    plan = plan_of(database_url, trash.trash_statement(paged), page.params)
 
     assert "Index Scan using ix_tasks_user_trash" in plan, plan
     assert "Sort" not in plan, plan
@@ -361,7 +363,7 @@ def test_the_trash_reads_its_own_index_in_order_without_sorting(
 def test_stats_read_the_live_and_trash_indexes_never_the_whole_table(
     env: Env, database_url: str
 ) -> None:
-    plan = plan_of(database_url, stats.stats_statement("someone", true()))
+    plan = plan_of(database_url, stats.stats_statement(true()), trash.retained())
 
     assert "Seq Scan" not in plan, plan
     assert re.search(r"Index (Only )?Scan using ix_tasks_user_\w+ on tasks", plan), plan
@@ -379,11 +381,13 @@ SYNC_TOKENS = [
 def test_sync_reads_the_write_xid_indexes_in_order_without_sorting(
     env: Env, database_url: str, token: sync.Token | None
 ) -> None:
-    statements = [sync.task_rows("someone", token, 100, true())]
+    shape = sync.shape_of(token)
+    statements = [sync.task_rows(shape, true())]
     if token is not None:
-        statements.append(sync.tombstone_rows("someone", token, 100, true()))
+        statements.append(sync.tombstone_rows(shape, true()))
 
-    plans = [plan_of(database_url, statement) for statement in statements]
+    params = sync.params_of(token, 100)
+    plans = [plan_of(database_url, statement, params) for statement in statements]
 
     indexes = ["ix_tasks_user_written", "ix_task_tombstones_user_written"]
     for index, plan in zip(indexes, plans, strict=False):
