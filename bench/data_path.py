@@ -9,6 +9,7 @@ query. Throughput: 32 clients against uvicorn, beside 32 connections sending the
 
 import argparse
 import asyncio
+import compileall
 import contextlib
 import copy
 import http.client
@@ -42,6 +43,7 @@ SECRET = "bench-secret-that-is-long-enough-for-hs256"
 CONTEXT = types.SimpleNamespace(aws_request_id="bench", get_remaining_time_in_millis=lambda: 30_000)
 SMALL, LARGE, WRITER = "bench-50", "bench-5000", "bench-writer"
 LIVE, TRASHED = "bench-live", "bench-trashed"  # a fresh task for each delete, each restore
+BULK, BATCH = "bench-bulk", 10  # ten fresh tasks for each bulk delete
 BLOCKS = 10
 CLIENTS = 32
 ROW = "{:32} {:>8} {:>8} {:>9} {:>10} {:>9} {:>10} {:>6}"
@@ -110,7 +112,8 @@ class Operation:
     """A request, and the single statement a hand-written backend would send for it.
 
     `{id}` in the path and `%(id)s` in the statement stand for the task; with a `pool`,
-    each call takes a task of its own from it (a task is deleted or restored once).
+    each call takes a task (or a `batch` of them) of its own from it (a task is deleted or
+    restored once).
     """
 
     label: str
@@ -122,6 +125,8 @@ class Operation:
     body: dict[str, Any] | None = None
     status: int = 200
     pool: str = ""
+    batch: int = 0
+    """Tasks per call, named in the body's `ids` (and `%(ids)s`); else one, `{id}`."""
 
 
 WHERE_LIVE = "WHERE id = %(id)s AND user_id = %(user)s AND deleted_at IS NULL"
@@ -180,6 +185,25 @@ def operations() -> list[Operation]:
             pool=TRASHED,
         ),
         Operation(
+            "POST …/bulk delete of 10",
+            "POST",
+            "/api/tasks/bulk",
+            BULK,
+            f"UPDATE tasks SET deleted_at = now(), {BUMP} WHERE user_id = %(user)s"
+            " AND id = ANY(%(ids)s) AND deleted_at IS NULL RETURNING *",
+            body={"action": "delete"},
+            pool=BULK,
+            batch=BATCH,
+        ),
+        Operation(
+            "GET changes (first sync, 50)",
+            "GET",
+            "/api/tasks/changes",
+            SMALL,
+            "SELECT * FROM tasks WHERE user_id = %(user)s ORDER BY write_xid, id LIMIT 51",
+            "limit=50",
+        ),
+        Operation(
             "GET 20 of 5,000 by due_at desc",
             "GET",
             "/api/tasks",
@@ -198,29 +222,34 @@ class Ids:
     task_id: int
     pools: dict[str, deque[int]] = field(default_factory=dict)
 
-    def take(self, op: Operation, count: int) -> list[int]:
+    def take(self, op: Operation, count: int) -> list[list[int]]:
+        """The tasks of `count` calls: one each, or a batch each."""
         if not op.pool:
-            return [self.task_id] * count
-        pool = self.pools[op.pool]
-        if len(pool) < count:
-            sys.exit(f"{op.pool}: {len(pool)} tasks left, {count} needed; fewer --iterations")
-        return [pool.popleft() for _ in range(count)]
+            return [[self.task_id]] * count
+        pool, size = self.pools[op.pool], max(1, op.batch)
+        if len(pool) < count * size:
+            sys.exit(
+                f"{op.pool}: {len(pool)} tasks left, {count * size} needed; fewer --iterations"
+            )
+        return [[pool.popleft() for _ in range(size)] for _ in range(count)]
 
 
-def lambda_event(op: Operation, task_id: int = 0) -> dict[str, Any]:
+def lambda_event(op: Operation, tasks: list[int] | None = None) -> dict[str, Any]:
     """The SAM sample changed only in method, path, headers, query and body."""
     from backend.local import mint_token
 
-    path = op.path.format(id=task_id)
+    tasks = tasks or [0]
+    path = op.path.format(id=tasks[0])
+    body = {**op.body, "ids": tasks} if op.batch and op.body is not None else op.body
     headers = {"authorization": f"Bearer {mint_token(SECRET, op.user)}"}
-    if op.body is not None:
+    if body is not None:
         headers["content-type"] = "application/json"
     event: dict[str, Any] = copy.deepcopy(SAMPLE)
     event["headers"].update(headers)
     event["requestContext"]["http"].update(method=op.method, path=path)
     event.update(rawPath=path, rawQueryString=op.query, isBase64Encoded=False)
     event.update(queryStringParameters=dict(parse_qsl(op.query)))
-    event.update(body=None if op.body is None else json.dumps(op.body))
+    event.update(body=None if body is None else json.dumps(body))
     return event
 
 
@@ -242,6 +271,7 @@ def seeded_database(pool_size: int) -> Iterator[tuple[str, Ids]]:
                 (LARGE, 5000),
                 (LIVE, pool_size),
                 (TRASHED, pool_size),
+                (BULK, pool_size * BATCH),
             ):
                 conn.execute(SEED, {"user": user, "count": count})
             conn.execute(TRASH, {"user": TRASHED})
@@ -254,7 +284,7 @@ def seeded_database(pool_size: int) -> Iterator[tuple[str, Ids]]:
                         "SELECT id FROM tasks WHERE user_id = %s ORDER BY id", [user]
                     )
                 )
-                for user in (LIVE, TRASHED)
+                for user in (LIVE, TRASHED, BULK)
             }
         yield url, Ids(row[0] if row else 0, pools)
 
@@ -330,8 +360,8 @@ def bench_warm(url: str, ids: Ids, iterations: int) -> tuple[bytes, Any]:
 
     quiet_request_log()
 
-    def invoker(op: Operation, task_ids: list[int]) -> Invoke:
-        requests = deque(lambda_event(op, task_id) for task_id in task_ids)
+    def invoker(op: Operation, targets: list[list[int]]) -> Invoke:
+        requests = deque(lambda_event(op, tasks) for tasks in targets)
 
         def invoke() -> None:
             response = lambda_handler.handler(requests.popleft(), CONTEXT)
@@ -359,8 +389,8 @@ def bench_warm(url: str, ids: Ids, iterations: int) -> tuple[bytes, Any]:
     with psycopg.connect(url, autocommit=True, prepare_threshold=None, row_factory=dict_row) as c:
         for op, probed, (sql, params, trips) in zip(ops, probed_ids, probes, strict=True):
             app = invoker(op, ids.take(op, calls))
-            natural = [{"user": op.user, "id": i} for i in ids.take(op, calls)]
-            same = [readdressed(params, probed[-1], i) for i in ids.take(op, calls)]
+            natural = [{"user": op.user, "id": t[0], "ids": t} for t in ids.take(op, calls)]
+            same = [readdressed(params, probed[-1], t) for t in ids.take(op, calls)]
             times = alternating([app, floor(c, op.natural, natural), floor(c, sql, same)], size)
             (a50, a95), (n50, _), (s50, _) = (summary(side) for side in times)
             figures = (f"{a50:.0f}", f"{a95:.0f}", f"{n50:.0f}", f"{a50 / n50:.1f}x")
@@ -375,11 +405,15 @@ def quiet_request_log() -> None:
             handler.setStream(open(os.devnull, "w"))  # noqa: SIM115
 
 
-def readdressed(params: Any, old: int, new: int) -> Any:
-    """The app's captured parameters, addressing task `new` where they addressed `old`."""
+def readdressed(params: Any, old: list[int], new: list[int]) -> Any:
+    """The app's captured parameters, addressing the tasks `new` where they addressed `old`."""
+
+    def value_of(value: Any) -> Any:
+        return new if value == old else new[0] if value == old[0] else value
+
     if isinstance(params, dict):
-        return {name: new if value == old else value for name, value in params.items()}
-    return [new if value == old else value for value in params]
+        return {name: value_of(value) for name, value in params.items()}
+    return [value_of(value) for value in params]
 
 
 def cold_run(code: str, stdin: str) -> tuple[float, str, bytes]:
@@ -394,6 +428,10 @@ def cold_run(code: str, stdin: str) -> tuple[float, str, bytes]:
 
 
 def bench_cold(runs: int) -> None:
+    # The Lambda package carries the app's bytecode, like site-packages; a checkout may
+    # not (PYTHONDONTWRITEBYTECODE), and compiling the app's sources is no part of a cold start.
+    for folder in ("backend", "api"):
+        compileall.compile_dir(ROOT / folder, quiet=1)
     request = json.dumps(lambda_event(operations()[0]))
     codes = {"bare": "pass", "deps": DEPENDENCIES, "floor": QUERY_FLOOR, "app": COLD_START}
     walls: dict[str, list[float]] = {name: [] for name in codes}
