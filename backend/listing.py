@@ -23,8 +23,8 @@ from sqlalchemy import (
 from backend.envelope import USER, Call, Envelope, Outcome, Params
 from backend.models import SEARCHED, tasks
 from backend.pagination import Cursor, Order, Sort, split_page
-from backend.queries import SHAPES, priority_number, read, to_task
-from backend.schemas import Priority, TaskOut
+from backend.queries import SHAPES, priority_number, read
+from backend.schemas import Priority
 
 Status = Literal["all", "pending", "completed"]
 LIMIT = bindparam("page_limit", type_=Integer())
@@ -116,8 +116,9 @@ SORT_KEYS: dict[str, ColumnElement[Any]] = {
 
 def list_tasks(
     db: Engine, call: Call, query: ListQuery
-) -> tuple[list[TaskOut], Cursor | None, Outcome]:
-    """One page of the caller's live tasks and the cursor of the next, in one statement."""
+) -> tuple[Sequence[Any], Cursor | None, Outcome]:
+    """One page of the caller's live tasks (rows: `rows.tasks_json` shows them) and the
+    cursor of the next, in one statement."""
     statement = list_page_statement(Envelope.of(call), query.shape)
     return page_of(db, call, statement, query.params, query)
 
@@ -129,11 +130,11 @@ def list_page_statement(envelope: Envelope, shape: ListShape) -> Select[Any]:
 
 def page_of(
     db: Engine, call: Call, statement: Select[Any], params: Params, page: Page
-) -> tuple[list[TaskOut], Cursor | None, Outcome]:
-    """Run a list statement that reads one row past the limit: the tasks and the next cursor."""
+) -> tuple[Sequence[Any], Cursor | None, Outcome]:
+    """Run a list statement that reads one row past the limit: its rows, the next cursor."""
     outcome = read(db, call, statement, params)
     rows, next_cursor = split_page(outcome.rows, page.limit, page.sort, page.order)
-    return [to_task(row) for row in rows], next_cursor, outcome
+    return rows, next_cursor, outcome
 
 
 def list_statement(shape: ListShape, gate: ColumnElement[bool] | None = None) -> Select[Any]:

@@ -1,5 +1,6 @@
 """The trash: trashed tasks listed, restored, deleted for good, and purged after retention."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
@@ -76,7 +77,7 @@ def trashed() -> ColumnElement[bool]:
 
 def list_trash(
     db: Engine, call: Call, page: TrashPage
-) -> tuple[list[TaskOut], Cursor | None, Outcome]:
+) -> tuple[Sequence[Any], Cursor | None, Outcome]:
     statement = trash_page_statement(Envelope.of(call), page.cursor is not None)
     return page_of(db, call, statement, page.params, page)
 

@@ -1,6 +1,7 @@
 """The HTTP routes, one module per resource, and what their routers share."""
 
-from typing import Annotated
+from collections.abc import Sequence
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Request, Response
 from starlette.convertors import Convertor, register_url_convertor
@@ -13,6 +14,8 @@ from backend.envelope import Call, Outcome
 from backend.errors import Forbidden, NotFound
 from backend.idempotency import KEY, canonical_path, fingerprint
 from backend.idempotency import idempotency_key as checked_key
+from backend.pagination import Cursor, next_link
+from backend.rows import tasks_json
 from backend.schemas import ErrorBody
 
 DESCRIPTIONS = {
@@ -146,6 +149,14 @@ async def if_match_header(
 CallDep = Annotated[Call, Depends(call)]
 WriteCallDep = Annotated[Call, Depends(write_call)]
 IfMatchDep = Annotated[IfMatch, Depends(if_match_header)]
+
+
+def listed(
+    rows: Sequence[Any], request: Request, response: Response, next: Cursor | None
+) -> Response:
+    """A page of tasks as JSON, with the statement's headers and the next page's `Link`."""
+    response.headers.update(next_link(request, next))
+    return Response(tasks_json(rows), media_type="application/json", headers=response.headers)
 
 
 def answer(outcome: Outcome, response: Response) -> None:

@@ -12,7 +12,7 @@ from backend.envelope import Outcome
 from backend.errors import NotFound
 from backend.execution import blocking
 from backend.listing import ListQuery, Status
-from backend.pagination import Cursor, Order, Sort, next_link
+from backend.pagination import Cursor, Order, Sort
 from backend.routes import (
     ON_CONDITIONAL,
     ON_READ,
@@ -26,6 +26,7 @@ from backend.routes import (
     answer,
     callers_router,
     error_responses,
+    listed,
     task_location,
 )
 from backend.schemas import (
@@ -99,12 +100,11 @@ async def list_tasks(
     query: Annotated[ListQuery, Depends(list_query)],
     request: Request,
     response: Response,
-) -> list[TaskOut]:
+) -> Response:
     """List the caller's tasks, filtered and sorted; `Link` (`rel="next"`) names the next page."""
-    items, next_cursor, outcome = await blocking(listing.list_tasks, db, call, query)
+    rows, next_cursor, outcome = await blocking(listing.list_tasks, db, call, query)
     answer(outcome, response)
-    response.headers.update(next_link(request, next_cursor))
-    return items
+    return listed(rows, request, response, next_cursor)
 
 
 async def create_task(
@@ -176,7 +176,7 @@ def router(prefix: str, *, path_user: bool = False) -> APIRouter:
     read_one = error_responses(*ON_READ, *ON_TASK, path_user=path_user)
     write_one = error_responses(*ON_WRITE, *ON_TASK, *ON_CONDITIONAL, path_user=path_user)
     routes = callers_router(prefix, path_user=path_user)
-    routes.get("", responses=reads)(list_tasks)
+    routes.get("", response_model=list[TaskOut], responses=reads)(list_tasks)
     routes.post("", status_code=status.HTTP_201_CREATED, responses=writes)(create_task)
     not_modified: dict[int | str, dict[str, Any]] = {
         304: {"description": "`If-None-Match` names the current ETag: no body"}

@@ -6,7 +6,7 @@ from backend import trash
 from backend.db import DatabaseDep
 from backend.errors import NotFound
 from backend.execution import blocking
-from backend.pagination import Cursor, next_link
+from backend.pagination import Cursor
 from backend.routes import (
     ON_CONDITIONAL,
     ON_READ,
@@ -20,6 +20,7 @@ from backend.routes import (
     answer,
     callers_router,
     error_responses,
+    listed,
 )
 from backend.routes.tasks import Limit, PageCursor, found
 from backend.schemas import Purged, TaskOut
@@ -32,13 +33,12 @@ async def list_trash(
     response: Response,
     limit: Limit = 100,
     cursor: PageCursor = None,
-) -> list[TaskOut]:
+) -> Response:
     """List the trash, most recently deleted first; `Link` names the next page."""
     page = trash.TrashPage(limit, Cursor.decode(cursor, *trash.SORT) if cursor else None)
-    items, next_cursor, outcome = await blocking(trash.list_trash, db, call, page)
+    rows, next_cursor, outcome = await blocking(trash.list_trash, db, call, page)
     answer(outcome, response)
-    response.headers.update(next_link(request, next_cursor))
-    return items
+    return listed(rows, request, response, next_cursor)
 
 
 async def restore_task(
@@ -72,7 +72,7 @@ def router(prefix: str, *, path_user: bool = False) -> APIRouter:
     write_one = error_responses(*ON_WRITE, *ON_TASK, path_user=path_user)
     restore = error_responses(*ON_WRITE, *ON_TASK, *ON_CONDITIONAL, path_user=path_user)
     routes = callers_router(prefix, path_user=path_user)
-    routes.get("/trash", responses=reads)(list_trash)
+    routes.get("/trash", response_model=list[TaskOut], responses=reads)(list_trash)
     routes.post("/trash/empty", responses=writes)(empty_trash)
     routes.delete(f"/trash{TASK}", status_code=status.HTTP_204_NO_CONTENT, responses=write_one)(
         delete_for_good

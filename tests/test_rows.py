@@ -1,0 +1,79 @@
+"""A list's JSON, written straight from the rows, is what `list[TaskOut]` would answer."""
+
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import TypeAdapter
+
+from backend.queries import to_task
+from backend.rows import tasks_json
+from backend.schemas import TaskOut
+
+Headers = dict[str, str]
+INDIA = timezone(timedelta(hours=5, minutes=30))
+ROW: dict[str, Any] = {
+    "id": 7,
+    "user_id": "user-1",
+    "title": "Buy milk",
+    "description": None,
+    "completed": False,
+    "completed_at": None,
+    "priority": 2,
+    "tags": [],
+    "due_at": None,
+    "recurrence": None,
+    "timezone": None,
+    "created_at": datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=UTC),
+    "updated_at": datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+    "deleted_at": None,
+    "version": 1,
+    "write_xid": "7331",  # columns the API does not show
+    "sort_key": datetime(2026, 1, 2, tzinfo=UTC),
+}
+ROWS = {
+    "defaults": {},
+    "every priority": {"priority": 1},
+    "high": {"priority": 3},
+    "completed": {"completed": True, "completed_at": datetime(2026, 2, 1, tzinfo=UTC)},
+    "whole seconds": {"due_at": datetime(2026, 3, 1, 9, 0, tzinfo=UTC)},
+    "another offset": {"due_at": datetime(2026, 3, 1, 9, 0, 0, 1, tzinfo=INDIA)},
+    "first and last years": {
+        "due_at": datetime(1, 1, 1, tzinfo=UTC),
+        "deleted_at": datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+    },
+    "text": {"title": 'Ünïcode "quotes" \\ </script>', "description": "line\nbreak\ttab"},
+    "rule": {"recurrence": "FREQ=WEEKLY;BYDAY=MO", "timezone": "Australia/Sydney"},
+    "tags": {"tags": ["home", "q&a", "work"]},
+    "big id": {"id": 2**53 + 1, "version": 2**31 - 1},
+}
+
+
+@pytest.mark.parametrize("changes", ROWS.values(), ids=list(ROWS))
+def test_a_row_is_written_as_the_model_writes_it(changes: dict[str, Any]) -> None:
+    row = {**ROW, **changes}
+
+    expected = TypeAdapter(list[TaskOut]).dump_json([to_task(row)])
+
+    assert tasks_json([row]) == expected
+
+
+def test_a_list_shows_each_task_exactly_as_reading_it_does(
+    client: TestClient, auth_headers: Headers
+) -> None:
+    bodies = [
+        {"title": "plain"},
+        {"title": "due", "due_at": "2030-01-07T09:00:00Z", "priority": "high"},
+        {"title": "odd", "due_at": "2030-01-07T09:00:00.000001+05:30", "tags": ["b", "a"]},
+        {"title": "rule", "due_at": "2030-01-07T09:00:00Z", "recurrence": "FREQ=DAILY"},
+        {"title": "done", "completed": True, "description": "ok", "priority": "low"},
+    ]
+    for body in bodies:
+        assert client.post("/api/tasks", json=body, headers=auth_headers).status_code == 201
+
+    listed = client.get("/api/tasks", headers=auth_headers).json()
+
+    assert len(listed) == len(bodies)
+    for task in listed:
+        assert task == client.get(f"/api/tasks/{task['id']}", headers=auth_headers).json()
