@@ -620,7 +620,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--latency-ms", type=float, default=0, help="added each way by a proxy")
     parser.add_argument("--iterations", type=int, help="per operation (300; 100 with latency)")
-    parser.add_argument("--cold-runs", type=int, default=5, help="fresh interpreters (5)")
+    parser.add_argument("--cold-runs", type=int, default=5, help="fresh interpreters (5; 0 skips)")
     parser.add_argument("--seconds", type=float, default=5, help="of throughput; 0 skips (5)")
     args = parser.parse_args()
     iterations = args.iterations or (100 if args.latency_ms else 300)
@@ -640,7 +640,8 @@ def main() -> None:
         )
         print(f", +{args.latency_ms:g} ms each way")
         sql, params = bench_warm(url, ids, iterations)
-        bench_cold(args.cold_runs)
+        if args.cold_runs:
+            bench_cold(args.cold_runs)
         if args.seconds:
             bench_throughput(url, sql, params, args.seconds)
 
