@@ -25,6 +25,7 @@ import tempfile
 import threading
 import time
 import types
+import zipfile
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -68,7 +69,7 @@ json.dumps(rows, default=str)
 MEMORY = """
 import json as _json
 _peak = [line for line in open("/proc/self/status") if line.startswith("VmHWM:")]
-print(_json.dumps({"maxrss_kb": int(_peak[0].split()[1])}))
+print(_json.dumps({"maxrss_kb": int(_peak[0].split()[1])}), flush=True)
 """
 EXIT = "\nimport os; os._exit(0)"  # interpreter shutdown is no part of a cold start
 SEED = """
@@ -416,22 +417,45 @@ def readdressed(params: Any, old: list[int], new: list[int]) -> Any:
     return [value_of(value) for value in params]
 
 
-def cold_run(code: str, stdin: str) -> tuple[float, str, bytes]:
-    """Wall time of a fresh interpreter running `code` to its os._exit, its stdout and stderr."""
+def cold_run(code: str, stdin: str, package: Path | None) -> tuple[float, str, bytes]:
+    """Wall time of a fresh interpreter running `code` to its os._exit, its stdout and stderr.
+
+    With a `package` folder, in it under `python -I -S` (no environment, no site-packages),
+    importing only from it: the function as Lambda runs it.
+    """
     started = time.perf_counter()
-    command = [sys.executable, "-c", code + EXIT]
-    done = subprocess.run(command, input=stdin.encode(), capture_output=True, cwd=ROOT, check=False)
+    if package is None:
+        command, folder = [sys.executable, "-c", code + EXIT], ROOT
+    else:
+        path = "import sys; sys.path.insert(0, '.')\n"
+        command, folder = [sys.executable, "-I", "-S", "-c", path + code + EXIT], package
+    done = subprocess.run(
+        command, input=stdin.encode(), capture_output=True, cwd=folder, check=False
+    )
     elapsed = (time.perf_counter() - started) * 1e3
     if done.returncode:
         sys.exit(f"cold start failed:\n{done.stderr.decode()}")
     return elapsed, done.stdout.decode(), done.stderr
 
 
-def bench_cold(runs: int) -> None:
-    # The Lambda package carries the app's bytecode, like site-packages; a checkout may
-    # not (PYTHONDONTWRITEBYTECODE), and compiling the app's sources is no part of a cold start.
-    for folder in ("backend", "api"):
-        compileall.compile_dir(ROOT / folder, quiet=1)
+@contextlib.contextmanager
+def lambda_package() -> Iterator[Path]:
+    """The Lambda package (`scripts/package_lambda.py --native`: this interpreter), unzipped."""
+    with tempfile.TemporaryDirectory(prefix="bench-package-") as folder:
+        archive = Path(folder) / "lambda.zip"
+        script = [sys.executable, str(ROOT / "scripts/package_lambda.py"), "--native"]
+        subprocess.run([*script, "--output", str(archive)], check=True, capture_output=True)
+        with zipfile.ZipFile(archive) as unzipped:
+            unzipped.extractall(Path(folder) / "package")
+        yield Path(folder) / "package"
+
+
+def bench_cold(runs: int, package: Path | None) -> None:
+    if package is None:
+        # Lambda's package carries the app's bytecode, like site-packages; a checkout may
+        # not (PYTHONDONTWRITEBYTECODE), and compiling sources is no part of a cold start.
+        for folder in ("backend", "api"):
+            compileall.compile_dir(ROOT / folder, quiet=1)
     request = json.dumps(lambda_event(operations()[0]))
     codes = {"bare": "pass", "deps": DEPENDENCIES, "floor": QUERY_FLOOR, "app": COLD_START}
     walls: dict[str, list[float]] = {name: [] for name in codes}
@@ -439,7 +463,7 @@ def bench_cold(runs: int) -> None:
     inside: list[tuple[float, float, int]] = []
     for run in range(runs + 1):  # the first round fills the page cache
         for name, code in codes.items():
-            elapsed, out, err = cold_run(code + MEMORY, request)
+            elapsed, out, err = cold_run(code + MEMORY, request, package)
             lines = out.splitlines()
             if run:
                 walls[name].append(elapsed)
@@ -457,7 +481,8 @@ def bench_cold(runs: int) -> None:
         "floor": "those imports + connect + the list's natural query + json",
         "app": "app: import the entry + first authenticated GET list",
     }
-    print(f"\nCold start: fresh interpreter to os._exit, median of {runs} runs")
+    where = "the checkout's .venv" if package is None else "the Lambda package, python -I -S"
+    print(f"\nCold start from {where}: fresh interpreter to os._exit, median of {runs} runs")
     print(f"{'':80} {'wall ms':>8} {'x floor':>8} {'peak MB':>8} {'x floor':>8}")
     for name, label in labels.items():
         ratios = (
@@ -646,7 +671,8 @@ def main() -> None:
         print(f", +{args.latency_ms:g} ms each way")
         sql, params = bench_warm(url, ids, iterations)
         if args.cold_runs:
-            bench_cold(args.cold_runs)
+            bench_cold(args.cold_runs, None)
+            bench_cold(args.cold_runs, stack.enter_context(lambda_package()))
         if args.seconds:
             bench_throughput(url, sql, params, args.seconds)
 
