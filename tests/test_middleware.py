@@ -1,5 +1,6 @@
 """The ASGI layers around the app: the lifespan passes through, the body limit comes first,
-a refused preflight says what was refused, and CORS survives settings it cannot read yet."""
+a trailing slash is dropped before routing, a refused preflight says what was refused, and
+CORS survives settings it cannot read yet."""
 
 import asyncio
 import logging
@@ -48,6 +49,24 @@ def test_a_streamed_body_over_64_kib_names_the_limit(
     response = client.post("/api/tasks", content=chunks(), headers=auth_headers)
 
     assert (response.status_code, response.json()) == (413, TOO_LARGE)
+
+
+@pytest.mark.parametrize(
+    ("path", "routed"),
+    [
+        ("/api/nothing/", "/api/nothing"),
+        ("/api/nothing///", "/api/nothing"),
+        ("/api/X/", "/api/X"),  # the slashes only, whatever comes before them
+        ("/%2F", "/"),  # a path of slashes alone is the root (httpx folds a literal `//`)
+    ],
+)
+def test_a_trailing_slash_is_dropped_before_routing(
+    client: TestClient, path: str, routed: str
+) -> None:
+    response = client.get(path)
+
+    assert response.status_code == 404
+    assert response.json()["detail"] == f"No route for {routed}"
 
 
 @pytest.fixture
@@ -102,6 +121,23 @@ def test_cors_is_set_up_on_the_first_request_whose_settings_can_be_read(
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     assert errors == ["settings unavailable for CORS: TimeoutError"]
     assert second.headers["access-control-allow-origin"] == ORIGIN
+
+
+def test_a_request_that_goes_on_without_cors_still_has_its_body_read(
+    cors_client: TestClient, monkeypatch: pytest.MonkeyPatch, auth_headers: Headers
+) -> None:
+    """Only CORS's own read of the settings fails here: the route reads them as usual."""
+
+    def unreadable() -> None:
+        raise TimeoutError("Secrets Manager did not answer")
+
+    monkeypatch.setattr(middleware, "get_settings", unreadable)
+    response = cors_client.post(
+        "/api/tasks", json={"title": "Read anyway"}, headers={**auth_headers, "Origin": ORIGIN}
+    )
+
+    assert (response.status_code, response.json()["title"]) == (201, "Read anyway")
+    assert "access-control-allow-origin" not in response.headers
 
 
 def run_catch_all(scope_type: str, start_first: bool) -> tuple[list[dict[str, Any]], BaseException]:
