@@ -72,7 +72,7 @@ def edit_values(names: tuple[str, ...], completed: bool | None) -> dict[Any, Any
     The body's own `due_at`, `recurrence` and `timezone` apply first: the completion
     advances from them.
     """
-    values: dict[Any, Any] = {name: field(name) for name in names if name != "completed"}
+    values: dict[Any, Any] = {name: field(name) for name in names}
     if completed is None:
         return values
     given = {name: field(name) for name in RULE_FIELDS if name in names}

@@ -11,7 +11,7 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from backend import auth, config, db, keyset
+from backend import auth, bulk, config, db, envelope, keyset, listing, queries, stats, sync, trash
 from backend.local import throwaway_database, throwaway_server, with_database
 from backend.main import create_app
 
@@ -40,6 +40,26 @@ def empty_database(database_url: str) -> Iterator[str]:
     yield with_database(database_url, name)
     with psycopg.connect(database_url, autocommit=True) as admin:
         admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+BUILDERS = (queries, listing, trash, bulk, stats, sync)
+"""The modules whose `*_statement` builders keep a statement per shape for the process."""
+
+
+@pytest.fixture(autouse=True)
+def fresh_statements() -> None:
+    """Each test builds the statements it sends, as a new instance does.
+
+    A builder keeps its statement for the process, and every one is keyed by an envelope:
+    a new envelope builds everything anew. Without this, a test sends what an earlier one
+    built; under mutmut, which forks each mutant's run from the process that ran the tests
+    unmutated, no mutant in what the builders call would ever be built, and only the first
+    test of each shape would be counted as reaching it."""
+    envelope.envelope.cache_clear()
+    for module in BUILDERS:
+        for name, value in vars(module).items():
+            if name.endswith("_statement") and hasattr(value, "cache_clear"):
+                value.cache_clear()
 
 
 def clear_caches() -> None:
