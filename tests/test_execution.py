@@ -11,8 +11,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import event as sqlalchemy_event
 
 from backend import db
-from tests.conftest import Env
-from tests.test_lambda import CONTEXT, Event, Headers, Invoke, event, json_of
+from tests import test_lambda
+from tests.test_lambda import Headers, Invoke, event, json_of
+
+invoke = test_lambda.invoke  # the Lambda entry's own fixture
 
 
 def loop_running_here() -> bool:
@@ -21,17 +23,6 @@ def loop_running_here() -> bool:
     except RuntimeError:
         return False
     return True
-
-
-@pytest.fixture
-def invoke(env: Env) -> Invoke:
-    from backend.lambda_handler import handler
-
-    def call(event: Event) -> Event:
-        response: Event = handler(event, CONTEXT)
-        return response
-
-    return call
 
 
 @pytest.fixture
