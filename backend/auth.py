@@ -4,7 +4,6 @@ import math
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Annotated, Any
 
 import jwt
@@ -17,6 +16,7 @@ from backend.config import Settings, get_settings
 from backend.errors import TokenExpired, TokenInvalid, Unauthenticated
 from backend.execution import blocking
 from backend.keyset import ASYMMETRIC_ALGORITHMS, KeySet
+from backend.once import Once
 from backend.parsing import BoundedJSONRequest
 from backend.schemas import is_text
 
@@ -173,7 +173,7 @@ def bearer_token(request: Request) -> str:
     return token.strip()
 
 
-@lru_cache(maxsize=1)
+@Once
 def get_verifier() -> Verifier:
     settings = get_settings()
     key_set = None

@@ -1,7 +1,6 @@
 """Settings read from the environment, once per warm instance."""
 
 import os
-from functools import lru_cache
 from typing import Annotated
 from urllib.parse import urlsplit
 
@@ -12,6 +11,8 @@ from pydantic_settings import (
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
+
+from backend.once import Once
 
 
 class Settings(BaseSettings):
@@ -94,7 +95,7 @@ def require_database() -> None:
         )
 
 
-@lru_cache(maxsize=1)
+@Once
 def get_settings() -> Settings:
     """Read once per warm instance (with APP_SECRETS_ARN, one Secrets Manager call)."""
     return Settings()

@@ -4,7 +4,6 @@ import select
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from functools import lru_cache
 from math import ceil
 from time import monotonic
 from typing import Annotated, Any
@@ -21,6 +20,7 @@ from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection, QueuePoo
 
 from backend.config import get_settings, sqlalchemy_url
 from backend.errors import DatabaseNotConfigured
+from backend.once import Once
 
 POOL_SIZE = 5
 MIN_CONNECT_TIMEOUT = 2  # libpq and psycopg round a shorter connect_timeout up to 2 s
@@ -188,7 +188,7 @@ def drop_if_closed_by_server(
         raise DisconnectionError("server closed the connection")
 
 
-@lru_cache(maxsize=1)
+@Once
 def get_engine() -> Engine:
     settings = get_settings()
     if settings.database_url is None:

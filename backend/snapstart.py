@@ -85,11 +85,11 @@ def after_restore() -> None:
     """Forget every connection and every cached secret; give this instance its own randomness."""
     from backend import auth, config, db
 
-    if db.get_engine.cache_info().currsize:
-        db.get_engine().dispose()  # a restored socket leads nowhere: closing it sends nothing
-    db.get_engine.cache_clear()
-    config.get_settings.cache_clear()
-    auth.get_verifier.cache_clear()
+    engine = db.get_engine.forget()
+    if engine is not None:
+        engine.dispose()  # a restored socket leads nowhere: closing it sends nothing
+    config.get_settings.forget()
+    auth.get_verifier.forget()
     random.seed()
 
 

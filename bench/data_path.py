@@ -329,8 +329,8 @@ def probe(invokers: list[Invoke], calls: int = 3) -> list[tuple[bytes, Any, floa
             trace.seek(0)
             trace.truncate()
             sent.clear()
+    db.get_engine.forget()
     engine.dispose()
-    db.get_engine.cache_clear()
     return results
 
 

@@ -63,11 +63,11 @@ def fresh_statements() -> None:
 
 
 def clear_caches() -> None:
-    config.get_settings.cache_clear()
-    auth.get_verifier.cache_clear()
-    if db.get_engine.cache_info().currsize:
-        db.get_engine().dispose()
-    db.get_engine.cache_clear()
+    config.get_settings.forget()
+    auth.get_verifier.forget()
+    engine = db.get_engine.forget()
+    if engine is not None:
+        engine.dispose()
 
 
 @pytest.fixture
