@@ -199,6 +199,13 @@ def get_engine() -> Engine:
     return engine_for(url, timeout=settings.database_timeout_seconds)
 
 
+def drop_engine() -> None:
+    """Forget the engine and close its pooled connections; the next use builds a new one."""
+    engine = get_engine.forget()
+    if engine is not None:
+        engine.dispose()
+
+
 async def database() -> Engine:
     """The engine, not a connection: one is checked out only once the request is valid."""
     return get_engine()

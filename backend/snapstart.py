@@ -85,9 +85,7 @@ def after_restore() -> None:
     """Forget every connection and every cached secret; give this instance its own randomness."""
     from backend import auth, config, db
 
-    engine = db.get_engine.forget()
-    if engine is not None:
-        engine.dispose()  # a restored socket leads nowhere: closing it sends nothing
+    db.drop_engine()  # a restored socket leads nowhere: closing it sends nothing
     config.get_settings.forget()
     auth.get_verifier.forget()
     random.seed()

@@ -65,9 +65,7 @@ def fresh_statements() -> None:
 def clear_caches() -> None:
     config.get_settings.forget()
     auth.get_verifier.forget()
-    engine = db.get_engine.forget()
-    if engine is not None:
-        engine.dispose()
+    db.drop_engine()
 
 
 @pytest.fixture
