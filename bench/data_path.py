@@ -329,8 +329,7 @@ def probe(invokers: list[Invoke], calls: int = 3) -> list[tuple[bytes, Any, floa
             trace.seek(0)
             trace.truncate()
             sent.clear()
-    db.get_engine.forget()
-    engine.dispose()
+    db.drop_engine()
     return results
 
 

@@ -1,5 +1,5 @@
-"""What an instance builds once: one engine, one verifier, one settings read, however many
-requests arrive together on a cold instance."""
+"""`Once`: what an instance keeps (the settings, the engine, the verifier) is built by one
+thread, however many requests arrive together on a cold instance."""
 
 import threading
 import time
