@@ -1,12 +1,16 @@
 """Builds the FastAPI app: routers, error handlers, middleware. No I/O at import."""
 
+from typing import Any
+
 from fastapi import FastAPI
+from fastapi.encoders import jsonable_encoder
+from fastapi.openapi.models import OpenAPI
 from fastapi.routing import APIRoute
 
 from backend import handlers
 from backend.logs import RequestLog, configure
 from backend.middleware import CORS, BodyLimit, CatchAll, StripTrailingSlash
-from backend.routes import bulk, cron, health, me, stats, sync, tasks, trash
+from backend.routes import bulk, cron, error_schemas, health, me, stats, sync, tasks, trash
 from backend.timing import ServerTiming
 
 API_DESCRIPTION = """\
@@ -21,8 +25,23 @@ def operation_id(route: APIRoute) -> str:
     return f"{route.name}_by_path_user" if "{user_id}" in route.path_format else route.name
 
 
+class TaskAPI(FastAPI):
+    """FastAPI, whose document also holds the error body every route's errors refer to."""
+
+    def openapi(self) -> dict[str, Any]:
+        if self.openapi_schema is None:
+            document = super().openapi()
+            schemas = {**document["components"]["schemas"], **error_schemas()}
+            document["components"]["schemas"] = dict(sorted(schemas.items()))
+            # As FastAPI finishes its own document: through its model, with no null fields.
+            self.openapi_schema = jsonable_encoder(
+                OpenAPI(**document), by_alias=True, exclude_none=True
+            )
+        return self.openapi_schema
+
+
 def create_app() -> FastAPI:
-    app = FastAPI(
+    app = TaskAPI(
         title="Task API",
         version="2.0.0",
         description=API_DESCRIPTION,

@@ -4,6 +4,8 @@ from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Request, Response
+from fastapi.openapi.constants import REF_TEMPLATE
+from pydantic import TypeAdapter
 from starlette.convertors import Convertor, register_url_convertor
 
 from backend.auth import AuthenticatedRoute, CurrentUser
@@ -51,9 +53,21 @@ def error_responses(*statuses: int, path_user: bool = False) -> dict[int | str, 
     """
     forbidden = (403,) if path_user else ()
     return {
-        status: {"model": ErrorBody, "description": DESCRIPTIONS[status]}
+        status: {"description": DESCRIPTIONS[status], "content": ERROR_CONTENT}
         for status in sorted({*statuses, *forbidden, 413, 415, 500})
     }
+
+
+ERROR_CONTENT = {"application/json": {"schema": {"$ref": REF_TEMPLATE.format(model="ErrorBody")}}}
+"""An error's body in the document, by reference. A `model` per status would make FastAPI
+build a validator for each of some 300 (route, status) pairs at import, on every cold start,
+only for the document; `error_schemas` adds the one schema they all refer to."""
+
+
+def error_schemas() -> dict[str, Any]:
+    """The error body's schema and those it refers to, as the document's components."""
+    schema = TypeAdapter(ErrorBody).json_schema(mode="serialization", ref_template=REF_TEMPLATE)
+    return {**schema.pop("$defs", {}), "ErrorBody": schema}
 
 
 class TaskIdConvertor(Convertor[int]):
