@@ -17,6 +17,7 @@ import logging
 import multiprocessing
 import os
 import queue
+import shutil
 import socket
 import statistics
 import subprocess
@@ -35,6 +36,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import psycopg
+import sqlmodel
 from psycopg.rows import dict_row
 from sqlalchemy import event, make_url
 
@@ -91,6 +93,7 @@ started = time.perf_counter()
 import backend.lambda_handler
 imported = time.perf_counter()
 import psycopg
+import sqlmodel
 from backend import db
 connect = db.BoundedConnection.connect
 def traced(*args, **kwargs):  # libpq's trace of the first connection, on stderr
@@ -446,6 +449,9 @@ def lambda_package() -> Iterator[Path]:
         subprocess.run([*script, "--output", str(archive)], check=True, capture_output=True)
         with zipfile.ZipFile(archive) as unzipped:
             unzipped.extractall(Path(folder) / "package")
+        # The floor imports sqlmodel, which the function does not carry (backend/models.py):
+        # pure Python, its dependencies in the package. The app never imports it.
+        shutil.copytree(Path(sqlmodel.__file__).parent, Path(folder) / "package" / "sqlmodel")
         yield Path(folder) / "package"
 
 

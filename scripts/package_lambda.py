@@ -126,7 +126,6 @@ PRUNED_PATHS = {
             "starlette/middleware/sessions.py",  # itsdangerous
             "psycopg/types/shapely.py",  # shapely
             "sqlalchemy/dialects/postgresql/provision.py",  # sqlalchemy.testing
-            "sqlmodel/ext",  # sqlalchemy.ext.asyncio
         ),
         "modules needing a distribution the package lacks",
     ),

@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient
 from backend.__main__ import main
 from backend.main import create_app
 from backend.migrations import alembic_config
-from backend.models import Task
+from backend.models import metadata
 from tests.conftest import SECRET, Env
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -144,7 +144,7 @@ UNREACHABLE = "postgresql://nobody@127.0.0.1:1/none"
 
 
 SCHEMA_AT_HEAD = (
-    {"alembic_version", *Task.metadata.tables},
+    {"alembic_version", *metadata.tables},
     [(ScriptDirectory.from_config(alembic_config("unused")).get_current_head(),)],
 )
 """Every table the models declare, at the newest revision the migrations hold."""

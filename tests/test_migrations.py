@@ -7,7 +7,7 @@ from sqlalchemy import create_engine, inspect
 
 from backend.config import sqlalchemy_url
 from backend.migrations import alembic_config, upgrade
-from backend.models import Task
+from backend.models import metadata
 
 
 def test_migrations_and_models_agree(database_url: str) -> None:
@@ -17,7 +17,7 @@ def test_migrations_and_models_agree(database_url: str) -> None:
         context = MigrationContext.configure(
             connection, opts={"compare_type": True, "compare_server_default": True}
         )
-        differences = compare_metadata(context, Task.metadata)
+        differences = compare_metadata(context, metadata)
     engine.dispose()
 
     assert differences == []
@@ -62,20 +62,20 @@ def test_downgrading_to_base_removes_the_table_and_upgrading_again_rebuilds_it(
     engine.dispose()
 
     assert after_downgrade == {"alembic_version"}
-    assert after_upgrade == {"alembic_version", *Task.metadata.tables}
+    assert after_upgrade == {"alembic_version", *metadata.tables}
 
 
 def test_the_comparison_notices_a_model_the_migrations_lack(database_url: str) -> None:
     from sqlalchemy import Column, Integer, MetaData, Table
 
-    metadata = MetaData()
-    for table in Task.metadata.tables.values():
-        table.to_metadata(metadata)
-    Table("not_migrated", metadata, Column("id", Integer, primary_key=True))
+    extended = MetaData()
+    for table in metadata.tables.values():
+        table.to_metadata(extended)
+    Table("not_migrated", extended, Column("id", Integer, primary_key=True))
     engine = create_engine(sqlalchemy_url(database_url))
 
     with engine.connect() as connection:
-        differences = compare_metadata(MigrationContext.configure(connection), metadata)
+        differences = compare_metadata(MigrationContext.configure(connection), extended)
     engine.dispose()
 
     assert [d[0] for d in differences] == ["add_table"]

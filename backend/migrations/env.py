@@ -4,11 +4,11 @@ from alembic import context
 from sqlalchemy import create_engine, text
 
 from backend.config import sqlalchemy_url
-from backend.models import Task
+from backend.models import metadata
 
 MIGRATION_LOCK = 7_291_004  # any constant: serialises concurrent `migrate` runs
 
-target_metadata = Task.metadata
+target_metadata = metadata
 
 
 def run_migrations_online() -> None:
