@@ -36,11 +36,14 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import psycopg
+import sqlalchemy.orm
 import sqlmodel
 from psycopg.rows import dict_row
 from sqlalchemy import event, make_url
 
 ROOT = Path(__file__).resolve().parent.parent
+SITE = Path(sqlmodel.__file__).parent.parent
+"""Where this interpreter's packages are (the floor's sqlmodel and ORM come from there)."""
 SAMPLE = json.loads((ROOT / "tests/events/http_api_v2.json").read_text())
 SECRET = "bench-secret-that-is-long-enough-for-hs256"
 CONTEXT = types.SimpleNamespace(aws_request_id="bench", get_remaining_time_in_millis=lambda: 30_000)
@@ -449,9 +452,11 @@ def lambda_package() -> Iterator[Path]:
         subprocess.run([*script, "--output", str(archive)], check=True, capture_output=True)
         with zipfile.ZipFile(archive) as unzipped:
             unzipped.extractall(Path(folder) / "package")
-        # The floor imports sqlmodel, which the function does not carry (backend/models.py):
-        # pure Python, its dependencies in the package. The app never imports it.
-        shutil.copytree(Path(sqlmodel.__file__).parent, Path(folder) / "package" / "sqlmodel")
+        # The floor imports sqlmodel and with it SQLAlchemy's ORM, which the function does
+        # not carry (backend/models.py): the floor's alone, the app never imports them.
+        for module in (sqlmodel, sqlalchemy.orm):
+            source = Path(module.__file__ or "").parent
+            shutil.copytree(source, Path(folder) / "package" / source.relative_to(SITE))
         yield Path(folder) / "package"
 
 

@@ -106,6 +106,7 @@ PRUNED_PATHS = {
     "pydantic/v1": "pydantic.v1 (FastAPI only probes for it)",
     "fastapi/.agents": "documents for coding agents",
     "sqlalchemy/ext": "SQLAlchemy extensions (none is imported; asyncio needs greenlet)",
+    "sqlalchemy/orm": "SQLAlchemy's ORM (the function builds Core statements: models.py)",
     # idna serves anyio's hostname connects; the function connects through libpq only.
     "idna": "idna (anyio's hostname connects only)",
     **dict.fromkeys(
