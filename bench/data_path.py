@@ -96,7 +96,6 @@ started = time.perf_counter()
 import backend.lambda_handler
 imported = time.perf_counter()
 import psycopg
-import sqlmodel
 from backend import db
 connect = db.BoundedConnection.connect
 def traced(*args, **kwargs):  # libpq's trace of the first connection, on stderr
