@@ -19,6 +19,7 @@ from backend.keyset import ASYMMETRIC_ALGORITHMS, KeySet
 from backend.once import Once
 from backend.parsing import BoundedJSONRequest
 from backend.schemas import is_text
+from backend.verified import Verified, VerifiedTokens
 
 MAX_TOKEN_BYTES = 8192
 LEEWAY_SECONDS = 30
@@ -54,26 +55,50 @@ class Verifier:
             settings.jwt_issuer or settings.auth_origin,
             settings.jwt_audience or settings.auth_origin,
         )
+        self.verified = VerifiedTokens()
 
     def would_block(self, header: dict[str, Any]) -> bool:
         """Whether verifying needs the network (a key set fetch)."""
         kid = header.get("kid")
         return self.key_set is not None and isinstance(kid, str) and self.key_set.would_fetch(kid)
 
+    def remembered(self, token: str) -> User | None:
+        """The caller, if this instance verified `token` before with the key it would use now.
+
+        Raises TokenExpired once its `exp` has passed, as verifying it again would.
+        """
+        verified = self.verified.get(token)
+        if verified is None:
+            return None
+        if verified.kid is not None and (
+            self.key_set is None or self.key_set.keys.get(verified.kid) is not verified.key
+        ):
+            return None  # the key set has changed that key: verify the token afresh
+        check_times(verified.times, time.time())
+        return verified.user
+
     def verify(self, token: str, header: dict[str, Any]) -> User:
         """Verify `token`, whose `header` came from `header_of` (cheap checks come first)."""
         algorithm = header.get("alg")
+        kid = header.get("kid")
+        key: Any
         if algorithm == "HS256":
             if self.secret is None:
                 raise TokenInvalid("HS256 tokens are not accepted: no shared secret is configured")
-            return decode(token, self.secret, algorithm, self.secret_rules)
-        if algorithm in ASYMMETRIC_ALGORITHMS:
-            kid = header.get("kid")
+            key, kid, rules = self.secret, None, self.secret_rules
+        elif algorithm in ASYMMETRIC_ALGORITHMS:
             key = self.key_set.key(kid) if self.key_set and isinstance(kid, str) else None
             if key is None or key.algorithm_name != algorithm:
                 raise TokenInvalid("Token is not signed by a known key")
-            return decode(token, key, algorithm, self.key_set_rules)
-        raise TokenInvalid("Token algorithm is not accepted")
+            rules = self.key_set_rules
+        else:
+            raise TokenInvalid("Token algorithm is not accepted")
+        claims = decode(token, key, algorithm, rules)
+        check_times(claims, time.time())
+        user = user_from(claims)
+        times = {name: claims[name] for name in TIME_CLAIMS if name in claims}
+        self.verified.add(token, Verified(user, times, kid, key))
+        return user
 
 
 def header_of(token: str) -> dict[str, Any]:
@@ -95,7 +120,8 @@ def header_of(token: str) -> dict[str, Any]:
     return header
 
 
-def decode(token: str, key: Any, algorithm: str, rules: ClaimRules) -> User:
+def decode(token: str, key: Any, algorithm: str, rules: ClaimRules) -> dict[str, Any]:
+    """The token's claims, its signature, issuer and audience verified; not yet its times."""
     try:
         claims = jwt.decode(
             token,
@@ -116,8 +142,7 @@ def decode(token: str, key: Any, algorithm: str, rules: ClaimRules) -> User:
         raise TokenInvalid(SUB_RULE) from None
     except jwt.PyJWTError as exc:
         raise TokenInvalid(reason(exc)) from None
-    check_times(claims, time.time())
-    return user_from(claims)
+    return claims
 
 
 def check_times(claims: dict[str, Any], now: float) -> None:
@@ -184,8 +209,11 @@ def get_verifier() -> Verifier:
 
 async def authenticate(request: Request) -> User:
     token = bearer_token(request)
-    header = header_of(token)
     verifier = get_verifier()
+    user = verifier.remembered(token)
+    if user is not None:
+        return user
+    header = header_of(token)
     if verifier.would_block(header):
         return await blocking(verifier.verify, token, header)
     return verifier.verify(token, header)
