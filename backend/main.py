@@ -2,15 +2,25 @@
 
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.encoders import jsonable_encoder
 from fastapi.openapi.models import OpenAPI
-from fastapi.routing import APIRoute
 
 from backend import handlers
 from backend.logs import RequestLog, configure
 from backend.middleware import CORS, BodyLimit, CatchAll, StripTrailingSlash
-from backend.routes import bulk, cron, error_schemas, health, me, stats, sync, tasks, trash
+from backend.routes import (
+    bulk,
+    cron,
+    error_schemas,
+    health,
+    me,
+    operation_id,
+    stats,
+    sync,
+    tasks,
+    trash,
+)
 from backend.timing import ServerTiming
 
 API_DESCRIPTION = """\
@@ -18,11 +28,6 @@ A multi-user task API for web frontends whose users sign in with Better Auth.
 Send `Authorization: Bearer <JWT>` on every route but health. Every error has
 the body `{"detail", "code", "field"?}`; a 422 also lists `errors`.
 """
-
-
-def operation_id(route: APIRoute) -> str:
-    """`list_tasks`, and `list_tasks_by_path_user` for the `/api/{user_id}/...` twin."""
-    return f"{route.name}_by_path_user" if "{user_id}" in route.path_format else route.name
 
 
 class TaskAPI(FastAPI):
@@ -40,6 +45,17 @@ class TaskAPI(FastAPI):
         return self.openapi_schema
 
 
+def add_routes(app: FastAPI, router: APIRouter) -> None:
+    """Put `router`'s routes on the app as they were built (`routes.routes_at`).
+
+    `include_router` would keep them behind a lazy wrapper: FastAPI builds every route's
+    state a second time at the first request that walks it, and walks the wrapper on every
+    request. The routes take nothing from the app but their place (no dependency
+    overrides: nothing here uses them).
+    """
+    app.router.routes.extend(router.routes)
+
+
 def create_app() -> FastAPI:
     app = TaskAPI(
         title="Task API",
@@ -51,15 +67,15 @@ def create_app() -> FastAPI:
         openapi_url="/api/openapi.json",
         generate_unique_id_function=operation_id,
     )
-    app.include_router(health.router)
-    app.include_router(me.router)
+    add_routes(app, health.router)
+    add_routes(app, me.router)
     for prefix, path_user in (("/api/tasks", False), ("/api/{user_id}/tasks", True)):
-        app.include_router(tasks.router(prefix, path_user=path_user))
-        app.include_router(trash.router(prefix, path_user=path_user))
-        app.include_router(stats.router(prefix, path_user=path_user))
-        app.include_router(bulk.router(prefix, path_user=path_user))
-        app.include_router(sync.router(prefix, path_user=path_user))
-    app.include_router(cron.router)
+        add_routes(app, tasks.router(prefix, path_user=path_user))
+        add_routes(app, trash.router(prefix, path_user=path_user))
+        add_routes(app, stats.router(prefix, path_user=path_user))
+        add_routes(app, bulk.router(prefix, path_user=path_user))
+        add_routes(app, sync.router(prefix, path_user=path_user))
+    add_routes(app, cron.router)
     handlers.install(app)
     configure()
     app.add_middleware(CatchAll)  # innermost: below it, every error is a response

@@ -5,6 +5,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Request, Response
 from fastapi.openapi.constants import REF_TEMPLATE
+from fastapi.routing import APIRoute
 from pydantic import TypeAdapter
 from starlette.convertors import Convertor, register_url_convertor
 
@@ -113,9 +114,18 @@ def callers_router(prefix: str, *, path_user: bool) -> APIRouter:
     template, which the request log names.
     """
     checks = [Depends(path_user_is_caller)] if path_user else []
-    return APIRouter(
-        prefix=prefix, tags=["tasks"], route_class=AuthenticatedRoute, dependencies=checks
-    )
+    return routes_at(prefix, tags=["tasks"], route_class=AuthenticatedRoute, dependencies=checks)
+
+
+def operation_id(route: APIRoute) -> str:
+    """`list_tasks`, and `list_tasks_by_path_user` for the `/api/{user_id}/...` twin."""
+    return f"{route.name}_by_path_user" if "{user_id}" in route.path_format else route.name
+
+
+def routes_at(prefix: str, **options: Any) -> APIRouter:
+    """A router whose routes are built complete, to be put on the app as they are
+    (`main.add_routes`): their full path, checks, tags and operation ids."""
+    return APIRouter(prefix=prefix, generate_unique_id_function=operation_id, **options)
 
 
 def task_location(request: Request, task_id: int) -> str:

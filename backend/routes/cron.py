@@ -2,15 +2,16 @@
 
 import hmac
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 
 from backend import trash
 from backend.config import get_settings
 from backend.db import DatabaseDep
 from backend.errors import Unauthenticated
+from backend.routes import routes_at
 from backend.schemas import Purged
 
-router = APIRouter(prefix="/api/cron", include_in_schema=False)
+router = routes_at("/api/cron", include_in_schema=False)
 
 
 def require_cron_secret(request: Request) -> None:

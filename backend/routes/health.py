@@ -4,16 +4,15 @@ import threading
 from weakref import WeakKeyDictionary
 
 import anyio
-from fastapi import APIRouter
 from sqlalchemy import Engine, text
 
 from backend.db import DatabaseDep
 from backend.execution import blocking
-from backend.routes import error_responses
+from backend.routes import error_responses, routes_at
 from backend.schemas import Health
 from backend.statements import run
 
-router = APIRouter(prefix="/api/health", tags=["health"])
+router = routes_at("/api/health", tags=["health"])
 
 POLL_SECONDS = 0.02
 SELECT_ONE = text("SELECT 1")

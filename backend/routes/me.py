@@ -1,12 +1,10 @@
 """The caller as the token names them."""
 
-from fastapi import APIRouter
-
 from backend.auth import AuthenticatedRoute, CurrentUser
-from backend.routes import error_responses
+from backend.routes import error_responses, routes_at
 from backend.schemas import Me
 
-router = APIRouter(prefix="/api/me", tags=["me"], route_class=AuthenticatedRoute)
+router = routes_at("/api/me", tags=["me"], route_class=AuthenticatedRoute)
 
 
 @router.get("", responses=error_responses(401, 503))
