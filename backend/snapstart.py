@@ -10,12 +10,10 @@ secret rotates; a key set's age is wall-clock), and the random generator's state
 Vercel) it is absent and registering does nothing.
 """
 
-import asyncio
 import importlib
 import logging
 import random
 from collections.abc import Callable
-from typing import Any
 
 log = logging.getLogger("backend")
 
@@ -44,41 +42,14 @@ Hook = Callable[[], None]
 
 
 def before_snapshot() -> None:
-    """Import what requests import; build the middleware stack and routes' state; open nothing."""
+    """Import what requests import (the app builds every route's state as it is created,
+    `main.add_routes`); build the middleware stack; open nothing."""
     for name in WARM_MODULES:
         importlib.import_module(name)
     from backend.main import app
 
     if app.middleware_stack is None:  # Starlette builds it on the first request otherwise
         app.middleware_stack = app.build_middleware_stack()
-    route_nowhere(app.router)
-
-
-# Under each prefix, a path no route matches: the router tries every route it holds.
-NOWHERE = ("/api/health/~", "/api/me/~", "/api/tasks/~/~/~", "/api/~/tasks/~/~/~", "/api/cron/~")
-
-
-def route_nowhere(router: Any) -> None:
-    """Walk the router with paths that match nothing: FastAPI builds each included route's state
-    on its first walk. The router alone: no middleware, no log line, no settings, no I/O."""
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(_: Any) -> None:
-        return None
-
-    async def walk() -> None:
-        for path in NOWHERE:
-            scope: dict[str, Any] = {"type": "http", "method": "GET", "path": path}
-            scope.update(root_path="", raw_path=path.encode(), query_string=b"", headers=[])
-            await router(scope, receive, send)  # a 404; without "app" in scope, not raised
-
-    loop = asyncio.new_event_loop()  # its own: Mangum's loop stays the process's current one
-    try:
-        loop.run_until_complete(walk())
-    finally:
-        loop.close()
 
 
 def after_restore() -> None:

@@ -57,19 +57,6 @@ def test_before_snapshot_warms_the_app_and_opens_no_connection(env: Env) -> None
     assert config.get_settings.value is None
 
 
-def test_before_snapshot_walks_the_routes_without_the_middleware(
-    env: Env, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    async def no_middleware(*_: object) -> None:
-        raise AssertionError("the walk went through the middleware (a log line, settings)")
-
-    monkeypatch.setattr(app, "middleware_stack", no_middleware)
-
-    snapstart.before_snapshot()  # the 404s of the walk came from the router alone
-
-    assert config.get_settings.value is None
-
-
 def test_no_connection_or_cached_secret_outlives_a_restore(env: Env, runtime: Hooks) -> None:
     snapstart.register()
     engine = db.get_engine()
