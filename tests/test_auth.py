@@ -5,13 +5,15 @@ import hashlib
 import hmac
 import json
 import time
+import types
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from backend import auth
 from backend.main import create_app
-from tests.conftest import Env, TokenFactory
+from tests.conftest import SECRET, Env, TokenFactory
 from tests.keys import Key, key_set, new_key
 
 ISSUER = "https://auth.example.test"
@@ -146,6 +148,43 @@ def test_nbf_within_the_leeway_is_accepted(client: TestClient, make_token: Token
 
 
 @pytest.mark.parametrize(
+    ("claim", "offset", "code"),
+    [
+        ("exp", -30, "TOKEN_EXPIRED"),  # the leeway's last second has passed
+        ("exp", -29, None),
+        ("nbf", 30, None),  # the leeway's last second
+        ("nbf", 31, "TOKEN_INVALID"),
+        ("iat", 30, None),
+        ("iat", 31, "TOKEN_INVALID"),
+    ],
+)
+def test_the_leeway_is_30_seconds_to_the_second(
+    client: TestClient,
+    make_token: TokenFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    claim: str,
+    offset: int,
+    code: str | None,
+) -> None:
+    now = 2_000_000_000
+    monkeypatch.setattr(auth, "time", types.SimpleNamespace(time=lambda: float(now)))
+    times = {"iat": now - 60, "exp": now + 600, claim: now + offset}
+
+    response = client.get("/api/me", headers=bearer(make_token("u", **times)))
+
+    if code is None:
+        assert response.status_code == 200, response.text
+    else:
+        unauthorized(response, code)
+
+
+def test_a_token_without_iat_or_nbf_is_accepted(client: TestClient) -> None:
+    token = hmac_token({"alg": "HS256", "typ": "JWT"}, claims(iat=None), SECRET.encode())
+
+    assert client.get("/api/me", headers=bearer(token)).json()["user_id"] == "user-1"
+
+
+@pytest.mark.parametrize(
     ("name", "value"),
     [
         ("exp", "9999999999"),
@@ -225,6 +264,8 @@ def test_hs256_is_refused_when_no_secret_is_configured(
     response = TestClient(create_app()).get("/api/me", headers=bearer(make_token("u")))
 
     unauthorized(response, "TOKEN_INVALID")
+    detail = "HS256 tokens are not accepted: no shared secret is configured"
+    assert response.json()["detail"] == detail
 
 
 def test_with_only_the_secret_a_token_naming_a_kid_or_an_asymmetric_alg_is_handled(

@@ -96,6 +96,17 @@ def claims() -> dict[str, Any]:
     return {"sub": "ba-user", "iat": now, "exp": now + 900}
 
 
+def test_a_key_set_token_is_verified_once_while_its_key_stays(
+    key_set_client: TestClient, first_key: Key, decodes: list[str]
+) -> None:
+    token = first_key.sign(claims())
+
+    answers = [me(key_set_client, token).json()["user_id"] for _ in range(3)]
+
+    assert answers == ["ba-user"] * 3
+    assert decodes == [token]
+
+
 @pytest.mark.parametrize("first_kid_after", ["replaced", "removed"])
 def test_a_remembered_token_is_verified_afresh_once_the_key_set_changes_its_key(
     key_set_client: TestClient,
