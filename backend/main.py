@@ -15,7 +15,6 @@ from backend.routes import (
     error_schemas,
     health,
     me,
-    operation_id,
     stats,
     sync,
     tasks,
@@ -65,7 +64,6 @@ def create_app() -> FastAPI:
         docs_url="/api/docs",
         redoc_url=None,
         openapi_url="/api/openapi.json",
-        generate_unique_id_function=operation_id,
     )
     add_routes(app, health.router)
     add_routes(app, me.router)
