@@ -24,6 +24,7 @@ from backend.envelope import USER, Call, Envelope, Outcome, Params
 from backend.models import SEARCHED, tasks
 from backend.pagination import Cursor, Order, Sort, split_page
 from backend.queries import SHAPES, priority_number, read
+from backend.rows import shown
 from backend.schemas import Priority
 
 Status = Literal["all", "pending", "completed"]
@@ -117,8 +118,8 @@ SORT_KEYS: dict[str, ColumnElement[Any]] = {
 def list_tasks(
     db: Engine, call: Call, query: ListQuery
 ) -> tuple[Sequence[Any], Cursor | None, Outcome]:
-    """One page of the caller's live tasks (rows: `rows.tasks_json` shows them) and the
-    cursor of the next, in one statement."""
+    """One page of the caller's live tasks (rows: their `shown` JSON, `rows.tasks_json`
+    joins them) and the cursor of the next, in one statement."""
     statement = list_page_statement(Envelope.of(call), query.shape)
     return page_of(db, call, statement, query.params, query)
 
@@ -147,7 +148,7 @@ def list_statement(shape: ListShape, gate: ColumnElement[bool] | None = None) ->
     ascending = shape.order == "asc"
     ordered = key.asc() if ascending else key.desc()
     statement = (
-        select(*tasks.c, key.label("sort_key"))
+        select(shown(tasks), key.label("sort_key"), tasks.c.id)
         .where(tasks.c.user_id == USER, tasks.c.deleted_at.is_(None), *filters(shape))
         .where(true() if gate is None else gate)
         .order_by(

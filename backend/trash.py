@@ -28,6 +28,7 @@ from backend.listing import AFTER_ID, AFTER_VALUE, LIMIT, page_of
 from backend.models import idempotency_keys, task_tombstones, tasks
 from backend.pagination import Cursor
 from backend.queries import TASK_ID, conditional, write, write_outcome, write_statement
+from backend.rows import shown
 from backend.schemas import TaskOut
 
 RETENTION = bindparam("retention", type_=Interval())
@@ -90,7 +91,7 @@ def trash_page_statement(envelope: Envelope, paged: bool) -> Select[Any]:
 def trash_statement(paged: bool, gate: ColumnElement[bool] | None = None) -> Select[Any]:
     """One page plus one row, read in `ix_tasks_user_trash` order; `paged`: after a cursor."""
     statement = (
-        select(*tasks.c, tasks.c.deleted_at.label("sort_key"))
+        select(shown(tasks), tasks.c.deleted_at.label("sort_key"), tasks.c.id)
         .where(tasks.c.user_id == USER, in_trash())
         .order_by(tasks.c.deleted_at.desc(), tasks.c.id.desc())
         .limit(LIMIT)

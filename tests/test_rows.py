@@ -1,15 +1,19 @@
-"""A list's JSON, written straight from the rows, is what `list[TaskOut]` would answer."""
+"""A task's JSON, as PostgreSQL writes it for a list, is what `TaskOut` would answer."""
 
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from pydantic import TypeAdapter
 
+from backend import db
+from backend.models import tasks
 from backend.queries import to_task
-from backend.rows import tasks_json
+from backend.rows import shown, tasks_json
 from backend.schemas import TaskOut
+from tests.conftest import Env
 
 Headers = dict[str, str]
 INDIA = timezone(timedelta(hours=5, minutes=30))
@@ -29,8 +33,7 @@ ROW: dict[str, Any] = {
     "updated_at": datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
     "deleted_at": None,
     "version": 1,
-    "write_xid": "7331",  # columns the API does not show
-    "sort_key": datetime(2026, 1, 2, tzinfo=UTC),
+    "write_xid": "7331",  # a column the API does not show
 }
 ROWS = {
     "defaults": {},
@@ -43,7 +46,9 @@ ROWS = {
         "due_at": datetime(1, 1, 1, tzinfo=UTC),
         "deleted_at": datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
     },
-    "text": {"title": 'Ünïcode "quotes" \\ </script>', "description": "line\nbreak\ttab"},
+    "text": {"title": 'Ünïcode "quotes" \\ </script> 🙂', "description": "line\nbreak\ttab"},
+    "control characters": {"title": "\x01\x08\x0c\x1f\x7f\u2028\u2029", "description": "\r/"},
+    "empty description": {"description": ""},
     "rule": {"recurrence": "FREQ=WEEKLY;BYDAY=MO", "timezone": "Australia/Sydney"},
     "tags": {"tags": ["home", "q&a", "work"]},
     "big id": {"id": 2**53 + 1, "version": 2**31 - 1},
@@ -51,12 +56,17 @@ ROWS = {
 
 
 @pytest.mark.parametrize("changes", ROWS.values(), ids=list(ROWS))
-def test_a_row_is_written_as_the_model_writes_it(changes: dict[str, Any]) -> None:
+def test_a_row_is_written_as_the_model_writes_it(env: Env, changes: dict[str, Any]) -> None:
+    env()
     row = {**ROW, **changes}
+    values = (sa.literal(row[column.name], column.type).label(column.name) for column in tasks.c)
+    source = sa.select(*values).subquery("t")
+    with db.get_engine().connect() as connection:
+        written = connection.execute(sa.select(shown(source))).mappings().all()
 
     expected = TypeAdapter(list[TaskOut]).dump_json([to_task(row)])
 
-    assert tasks_json([row]) == expected
+    assert tasks_json(written) == expected
 
 
 def test_a_list_shows_each_task_exactly_as_reading_it_does(
