@@ -7,6 +7,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.openapi.models import OpenAPI
 
 from backend import handlers
+from backend.auth import BEARER, BEARER_SCHEME
 from backend.logs import RequestLog, configure
 from backend.middleware import CORS, BodyLimit, CatchAll, StripTrailingSlash
 from backend.routes import (
@@ -30,13 +31,15 @@ the body `{"detail", "code", "field"?}`; a 422 also lists `errors`.
 
 
 class TaskAPI(FastAPI):
-    """FastAPI, whose document also holds the error body every route's errors refer to."""
+    """FastAPI, whose document also holds the error body every route's errors refer to and
+    the bearer scheme every authenticated operation names (`auth.AuthenticatedRoute`)."""
 
     def openapi(self) -> dict[str, Any]:
         if self.openapi_schema is None:
             document = super().openapi()
             schemas = {**document["components"]["schemas"], **error_schemas()}
             document["components"]["schemas"] = dict(sorted(schemas.items()))
+            document["components"]["securitySchemes"] = {BEARER: BEARER_SCHEME}
             # As FastAPI finishes its own document: through its model, with no null fields.
             self.openapi_schema = jsonable_encoder(
                 OpenAPI(**document), by_alias=True, exclude_none=True

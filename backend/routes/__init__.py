@@ -9,7 +9,7 @@ from fastapi.routing import APIRoute
 from pydantic import TypeAdapter
 from starlette.convertors import Convertor, register_url_convertor
 
-from backend.auth import AuthenticatedRoute, CurrentUser
+from backend.auth import AuthenticatedRoute, CurrentUser, caller
 from backend.conditions import IfMatch
 from backend.conditions import if_match as parse_if_match
 from backend.config import get_settings
@@ -133,14 +133,13 @@ def task_location(request: Request, task_id: int) -> str:
     return f"{request.scope.get('root_path', '')}/api/tasks/{task_id}"
 
 
-async def call(request: Request, user: CurrentUser) -> Call:
+async def call(request: Request) -> Call:
     """A read as its statement needs it: the caller and the rate limit."""
-    return Call(user.id, get_settings().rate_limit_per_minute)
+    return Call(caller(request).id, get_settings().rate_limit_per_minute)
 
 
 async def write_call(
     request: Request,
-    user: CurrentUser,
     idempotency_key: Annotated[
         str | None,
         Header(
@@ -151,6 +150,7 @@ async def write_call(
     ] = None,
 ) -> Call:
     """A write as its statement needs it: also the idempotency key and the fingerprint."""
+    user = caller(request)
     key = checked_key(request)
     signature = ""
     if key is not None:
