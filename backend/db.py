@@ -6,10 +6,9 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from math import ceil
 from time import monotonic
-from typing import Annotated, Any
+from typing import Any
 
 import psycopg
-from fastapi import Depends
 from psycopg.abc import PQGen
 from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.dialects import registry
@@ -190,6 +189,11 @@ def drop_if_closed_by_server(
 
 @Once
 def get_engine() -> Engine:
+    """The instance's engine (not a connection: one is checked out only for a statement).
+
+    Routes call it in their body once the request is valid, not through `Depends`: FastAPI
+    solves every dependency level on every request, for nothing here.
+    """
     settings = get_settings()
     if settings.database_url is None:
         raise DatabaseNotConfigured(
@@ -204,11 +208,3 @@ def drop_engine() -> None:
     engine = get_engine.forget()
     if engine is not None:
         engine.dispose()
-
-
-async def database() -> Engine:
-    """The engine, not a connection: one is checked out only once the request is valid."""
-    return get_engine()
-
-
-DatabaseDep = Annotated[Engine, Depends(database)]

@@ -3,17 +3,15 @@
 from fastapi import APIRouter, Response
 
 from backend import bulk
-from backend.db import DatabaseDep
+from backend.db import get_engine
 from backend.execution import blocking
 from backend.routes import ON_WRITE, WriteCallDep, answer, callers_router, error_responses
 from backend.schemas import BulkRequest, BulkResult
 
 
-async def bulk_action(
-    body: BulkRequest, call: WriteCallDep, db: DatabaseDep, response: Response
-) -> BulkResult:
+async def bulk_action(body: BulkRequest, call: WriteCallDep, response: Response) -> BulkResult:
     """Apply one action to up to 100 tasks; `not_found` lists the ids it did not apply to."""
-    result, outcome = await blocking(bulk.apply, db, call, body.action, body.ids)
+    result, outcome = await blocking(bulk.apply, get_engine(), call, body.action, body.ids)
     answer(outcome, response)
     return result
 

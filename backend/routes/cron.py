@@ -6,7 +6,7 @@ from fastapi import Request
 
 from backend import trash
 from backend.config import get_settings
-from backend.db import DatabaseDep
+from backend.db import get_engine
 from backend.errors import Unauthenticated
 from backend.routes import routes_at
 from backend.schemas import Purged
@@ -24,7 +24,7 @@ def require_cron_secret(request: Request) -> None:
 
 
 @router.get("/purge")
-def purge(request: Request, db: DatabaseDep) -> Purged:
+def purge(request: Request) -> Purged:
     """Delete every task trashed longer than TRASH_RETENTION_DAYS ago."""
     require_cron_secret(request)
-    return Purged(purged=trash.purge_expired(db))
+    return Purged(purged=trash.purge_expired(get_engine()))

@@ -3,15 +3,15 @@
 from fastapi import APIRouter, Response
 
 from backend import stats
-from backend.db import DatabaseDep
+from backend.db import get_engine
 from backend.execution import blocking
 from backend.routes import ON_READ, CallDep, answer, callers_router, error_responses
 from backend.schemas import Stats
 
 
-async def task_stats(call: CallDep, db: DatabaseDep, response: Response) -> Stats:
+async def task_stats(call: CallDep, response: Response) -> Stats:
     """Count the caller's tasks: total, pending, completed and overdue live ones, and trashed."""
-    counts, outcome = await blocking(stats.task_stats, db, call)
+    counts, outcome = await blocking(stats.task_stats, get_engine(), call)
     answer(outcome, response)
     return counts
 

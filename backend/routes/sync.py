@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from backend import sync
-from backend.db import DatabaseDep
+from backend.db import get_engine
 from backend.execution import blocking
 from backend.routes import ON_READ, CallDep, answer, callers_router, error_responses
 from backend.routes.tasks import Limit
@@ -18,10 +18,10 @@ Since = Annotated[
 
 
 async def list_changes(
-    call: CallDep, db: DatabaseDep, response: Response, since: Since = None, limit: Limit = 100
+    call: CallDep, response: Response, since: Since = None, limit: Limit = 100
 ) -> Changes:
     """Tasks written and ids purged since `since`, at least once each; `next_since` goes on."""
-    changes, outcome = await blocking(sync.changes, db, call, since or None, limit)
+    changes, outcome = await blocking(sync.changes, get_engine(), call, since or None, limit)
     answer(outcome, response)
     return changes
 

@@ -7,7 +7,7 @@ from pydantic import AfterValidator
 
 from backend import listing, queries
 from backend.conditions import matches_none
-from backend.db import DatabaseDep
+from backend.db import get_engine
 from backend.envelope import Outcome
 from backend.errors import NotFound
 from backend.execution import blocking
@@ -96,22 +96,21 @@ def found(task: TaskOut | None, outcome: Outcome, response: Response) -> TaskOut
 
 async def list_tasks(
     call: CallDep,
-    db: DatabaseDep,
     query: Annotated[ListQuery, Depends(list_query)],
     request: Request,
     response: Response,
 ) -> Response:
     """List the caller's tasks, filtered and sorted; `Link` (`rel="next"`) names the next page."""
-    rows, next_cursor, outcome = await blocking(listing.list_tasks, db, call, query)
+    rows, next_cursor, outcome = await blocking(listing.list_tasks, get_engine(), call, query)
     answer(outcome, response)
     return listed(rows, request, response, next_cursor)
 
 
 async def create_task(
-    body: TaskCreate, call: WriteCallDep, db: DatabaseDep, request: Request, response: Response
+    body: TaskCreate, call: WriteCallDep, request: Request, response: Response
 ) -> TaskOut:
     """Create a task; `Location` names it and `ETag` is its version."""
-    task, outcome = await blocking(queries.create_task, db, call, body.model_dump())
+    task, outcome = await blocking(queries.create_task, get_engine(), call, body.model_dump())
     response.headers["Location"] = task_location(request, task.id)
     return found(task, outcome, response)
 
@@ -119,14 +118,13 @@ async def create_task(
 async def read_task(
     id: TaskId,
     call: CallDep,
-    db: DatabaseDep,
     response: Response,
     if_none_match: Annotated[
         str | None, Header(description="ETags the caller holds: a match is a 304")
     ] = None,
 ) -> Response | TaskOut:
     """Read one task; `If-None-Match` with its current ETag answers 304 without a body."""
-    task = found(*await blocking(queries.get_task, db, call, id), response)
+    task = found(*await blocking(queries.get_task, get_engine(), call, id), response)
     if matches_none(if_none_match, task.version):
         return Response(status_code=304, headers=dict(response.headers))
     return task
@@ -137,11 +135,10 @@ async def edit_task(
     body: TaskPatch,
     call: WriteCallDep,
     condition: IfMatchDep,
-    db: DatabaseDep,
     response: Response,
 ) -> TaskOut:
     """Change only the fields given (PUT and PATCH alike); `null` clears a nullable field."""
-    result = await blocking(queries.update_task, db, call, id, body.changes(), condition)
+    result = await blocking(queries.update_task, get_engine(), call, id, body.changes(), condition)
     return found(*result, response)
 
 
@@ -149,24 +146,23 @@ async def complete_task(
     id: TaskId,
     call: WriteCallDep,
     condition: IfMatchDep,
-    db: DatabaseDep,
     response: Response,
     body: TaskComplete | None = None,
 ) -> TaskOut:
     """Toggle `completed`, or set it from `{"completed": true|false}`."""
     if body is None:
-        result = await blocking(queries.toggle_task, db, call, id, condition)
+        result = await blocking(queries.toggle_task, get_engine(), call, id, condition)
     else:
         fields = {"completed": body.completed}
-        result = await blocking(queries.update_task, db, call, id, fields, condition)
+        result = await blocking(queries.update_task, get_engine(), call, id, fields, condition)
     return found(*result, response)
 
 
 async def delete_task(
-    id: TaskId, call: WriteCallDep, condition: IfMatchDep, db: DatabaseDep, response: Response
+    id: TaskId, call: WriteCallDep, condition: IfMatchDep, response: Response
 ) -> TaskOut:
     """Move a task to the trash; the answer is the trashed task (`POST .../restore` undoes it)."""
-    return found(*await blocking(queries.trash_task, db, call, id, condition), response)
+    return found(*await blocking(queries.trash_task, get_engine(), call, id, condition), response)
 
 
 def router(prefix: str, *, path_user: bool = False) -> APIRouter:

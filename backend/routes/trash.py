@@ -3,7 +3,7 @@
 from fastapi import APIRouter, Request, Response, status
 
 from backend import trash
-from backend.db import DatabaseDep
+from backend.db import get_engine
 from backend.errors import NotFound
 from backend.execution import blocking
 from backend.pagination import Cursor
@@ -28,7 +28,6 @@ from backend.schemas import Purged, TaskOut
 
 async def list_trash(
     call: CallDep,
-    db: DatabaseDep,
     request: Request,
     response: Response,
     limit: Limit = 100,
@@ -36,21 +35,21 @@ async def list_trash(
 ) -> Response:
     """List the trash, most recently deleted first; `Link` names the next page."""
     page = trash.TrashPage(limit, Cursor.decode(cursor, *trash.SORT) if cursor else None)
-    rows, next_cursor, outcome = await blocking(trash.list_trash, db, call, page)
+    rows, next_cursor, outcome = await blocking(trash.list_trash, get_engine(), call, page)
     answer(outcome, response)
     return listed(rows, request, response, next_cursor)
 
 
 async def restore_task(
-    id: TaskId, call: WriteCallDep, condition: IfMatchDep, db: DatabaseDep, response: Response
+    id: TaskId, call: WriteCallDep, condition: IfMatchDep, response: Response
 ) -> TaskOut:
     """Bring a task back from the trash (404 unless it is there)."""
-    return found(*await blocking(trash.restore_task, db, call, id, condition), response)
+    return found(*await blocking(trash.restore_task, get_engine(), call, id, condition), response)
 
 
-async def delete_for_good(id: TaskId, call: WriteCallDep, db: DatabaseDep) -> Response:
+async def delete_for_good(id: TaskId, call: WriteCallDep) -> Response:
     """Delete a trashed task for good (404 unless it is in the trash)."""
-    outcome = await blocking(trash.delete_for_good, db, call, id)
+    outcome = await blocking(trash.delete_for_good, get_engine(), call, id)
     if not outcome.rows:
         raise NotFound("Task not found in the trash", headers=outcome.headers)
     response = Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -58,9 +57,9 @@ async def delete_for_good(id: TaskId, call: WriteCallDep, db: DatabaseDep) -> Re
     return response
 
 
-async def empty_trash(call: WriteCallDep, db: DatabaseDep, response: Response) -> Purged:
+async def empty_trash(call: WriteCallDep, response: Response) -> Purged:
     """Delete every task in the caller's trash for good; `purged` counts them."""
-    outcome = await blocking(trash.empty_trash, db, call)
+    outcome = await blocking(trash.empty_trash, get_engine(), call)
     answer(outcome, response)
     return Purged.model_validate(outcome.rows)
 
