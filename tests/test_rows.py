@@ -69,21 +69,31 @@ def test_a_row_is_written_as_the_model_writes_it(env: Env, changes: dict[str, An
     assert tasks_json(written) == expected
 
 
-def test_a_list_shows_each_task_exactly_as_reading_it_does(
+def test_a_list_and_a_read_show_each_task_as_its_creation_answered(
     client: TestClient, auth_headers: Headers
 ) -> None:
+    """A write answers through FastAPI's `response_model`; a read writes the model itself,
+    and a list has PostgreSQL write it: the same bytes for the same task."""
     bodies = [
         {"title": "plain"},
         {"title": "due", "due_at": "2030-01-07T09:00:00Z", "priority": "high"},
         {"title": "odd", "due_at": "2030-01-07T09:00:00.000001+05:30", "tags": ["b", "a"]},
         {"title": "rule", "due_at": "2030-01-07T09:00:00Z", "recurrence": "FREQ=DAILY"},
         {"title": "done", "completed": True, "description": "ok", "priority": "low"},
+        {"title": 'Ünïcode "q" \\ </script> \u2028 🙂 \x01', "description": "tab\there"},
     ]
+    created = {}
     for body in bodies:
-        assert client.post("/api/tasks", json=body, headers=auth_headers).status_code == 201
+        answer = client.post("/api/tasks", json=body, headers=auth_headers)
+        assert answer.status_code == 201
+        created[answer.json()["id"]] = answer.content
 
-    listed = client.get("/api/tasks", headers=auth_headers).json()
+    listed = client.get("/api/tasks", headers=auth_headers)
 
-    assert len(listed) == len(bodies)
-    for task in listed:
-        assert task == client.get(f"/api/tasks/{task['id']}", headers=auth_headers).json()
+    assert sorted(task["id"] for task in listed.json()) == sorted(created)
+    for task in listed.json():
+        read = client.get(f"/api/tasks/{task['id']}", headers=auth_headers)
+        assert read.headers["content-type"] == "application/json"
+        assert read.content == created[task["id"]]
+        assert task == read.json()
+    assert listed.content == b"[" + b",".join(created[t["id"]] for t in listed.json()) + b"]"
