@@ -14,22 +14,26 @@ from sqlalchemy import (
     and_,
     bindparam,
     func,
+    literal_column,
     or_,
     select,
     true,
     tuple_,
 )
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 
-from backend.envelope import USER, Call, Envelope, Outcome, Params
+from backend.envelope import USER, Call, Envelope, Outcome, Params, run
 from backend.models import SEARCHED, tasks
-from backend.pagination import Cursor, Order, Sort, split_page
-from backend.queries import SHAPES, priority_number, read
+from backend.pagination import Cursor, Order, Sort
+from backend.queries import SHAPES, priority_number
 from backend.rows import shown
 from backend.schemas import Priority
 
 Status = Literal["all", "pending", "completed"]
 LIMIT = bindparam("page_limit", type_=Integer())
 """Rows to read: the page's size, plus one to know whether another page follows."""
+PAGE_SIZE = bindparam("page_size", type_=Integer())
+"""Rows to serve: the page's size."""
 AFTER_VALUE = "after_value"
 AFTER_ID = bindparam("after_id", type_=tasks.c.id.type)
 """The cursor's sort value (a parameter of the sort key's type) and id: the page starts
@@ -115,27 +119,47 @@ SORT_KEYS: dict[str, ColumnElement[Any]] = {
 }
 
 
-def list_tasks(
-    db: Engine, call: Call, query: ListQuery
-) -> tuple[Sequence[Any], Cursor | None, Outcome]:
-    """One page of the caller's live tasks (rows: their `shown` JSON, `rows.tasks_json`
-    joins them) and the cursor of the next, in one statement."""
+def list_tasks(db: Engine, call: Call, query: ListQuery) -> tuple[str, Cursor | None, Outcome]:
+    """One page of the caller's live tasks (a JSON array's text) and the cursor of the next,
+    in one statement."""
     statement = list_page_statement(Envelope.of(call), query.shape)
     return page_of(db, call, statement, query.params, query)
 
 
 @lru_cache(maxsize=SHAPES)
 def list_page_statement(envelope: Envelope, shape: ListShape) -> Select[Any]:
-    return envelope.read(list_statement(shape, envelope.gate).subquery("op"))
+    return paged(envelope, list_statement(shape, envelope.gate))
+
+
+def paged(envelope: Envelope, rows: Select[Any]) -> Select[Any]:
+    """A list statement's rows as one row: the page's tasks joined in order (`shown`), the
+    rows read, and the sort value and id of the page's last task.
+
+    The rows carry their place (`n`), so the page is aggregated in the list's order
+    however the server reads them, and a page costs one result row, not one per task.
+    """
+    op = rows.subquery("op")
+    served, last = op.c.n <= PAGE_SIZE, op.c.n == PAGE_SIZE
+    in_order: ColumnElement[str] = aggregate_order_by(literal_column("','"), op.c.n)
+    page = select(
+        func.string_agg(op.c.shown, in_order).filter(served).label("tasks"),
+        func.count().label("read"),
+        func.max(op.c.sort_key).filter(last).label("last_sort_key"),
+        func.max(op.c.id).filter(last).label("last_id"),
+    )
+    return envelope.read(page.subquery("page"))
 
 
 def page_of(
     db: Engine, call: Call, statement: Select[Any], params: Params, page: Page
-) -> tuple[Sequence[Any], Cursor | None, Outcome]:
-    """Run a list statement that reads one row past the limit: its rows, the next cursor."""
-    outcome = read(db, call, statement, params)
-    rows, next_cursor = split_page(outcome.rows, page.limit, page.sort, page.order)
-    return rows, next_cursor, outcome
+) -> tuple[str, Cursor | None, Outcome]:
+    """Run a `paged` statement: the page's JSON array text and the next page's cursor."""
+    values = {**call.params, **params, PAGE_SIZE.key: page.limit}
+    row = run(db, statement, values, write=False)[0]
+    outcome = Envelope.of(call).outcome(call, row, [])
+    more = row["read"] > page.limit  # an aggregate: its one row is always there
+    cursor = Cursor(page.sort, page.order, row["last_sort_key"], row["last_id"]) if more else None
+    return f"[{row['tasks'] or ''}]", cursor, outcome
 
 
 def list_statement(shape: ListShape, gate: ColumnElement[bool] | None = None) -> Select[Any]:
@@ -147,19 +171,25 @@ def list_statement(shape: ListShape, gate: ColumnElement[bool] | None = None) ->
     key = SORT_KEYS[shape.sort]
     ascending = shape.order == "asc"
     ordered = key.asc() if ascending else key.desc()
+    order = (
+        ordered.nulls_last() if shape.sort == "due_at" else ordered,
+        tasks.c.id.asc() if ascending else tasks.c.id.desc(),
+    )
     statement = (
-        select(shown(tasks), key.label("sort_key"), tasks.c.id)
+        select(shown(tasks), key.label("sort_key"), tasks.c.id, place(order))
         .where(tasks.c.user_id == USER, tasks.c.deleted_at.is_(None), *filters(shape))
         .where(true() if gate is None else gate)
-        .order_by(
-            ordered.nulls_last() if shape.sort == "due_at" else ordered,
-            tasks.c.id.asc() if ascending else tasks.c.id.desc(),
-        )
+        .order_by(*order)
         .limit(LIMIT)
     )
     if shape.cursor is not None:
         statement = statement.where(after(key, shape.sort, shape.cursor, ascending))
     return statement
+
+
+def place(order: Sequence[ColumnElement[Any]]) -> ColumnElement[int]:
+    """A row's place in a list's order (`n`, from 1), for `paged`."""
+    return func.row_number().over(order_by=order).label("n")
 
 
 FILTERS = {

@@ -3,12 +3,10 @@
 import base64
 import binascii
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import RowMapping
 from starlette.requests import Request
 
 from backend import parsing
@@ -67,16 +65,6 @@ def parse_value(sort: str, value: object) -> SortValue:
     if sort == "title" and isinstance(value, str) and is_text(value):
         return value
     raise ValueError(f"bad {sort} value")
-
-
-def split_page(
-    rows: Sequence[RowMapping], limit: int, sort: str, order: str
-) -> tuple[Sequence[RowMapping], Cursor | None]:
-    """The page of a statement that read one row past `limit`, and the next page's cursor."""
-    if len(rows) <= limit:
-        return rows, None
-    last = rows[limit - 1]
-    return rows[:limit], Cursor(sort, order, last["sort_key"], last["id"])
 
 
 def next_link(request: Request, cursor: Cursor | None) -> dict[str, Any]:

@@ -1,21 +1,19 @@
 """Task rows as the API shows them, written as JSON by PostgreSQL.
 
-A list's statement selects each task as the text of its JSON object (`shown`), so a page
-goes from the server into the response without a Python object per value: psycopg reads
-one string a row where it parsed sixteen values (four of them timestamps), and pydantic
-no longer writes them back. The text is byte for byte what `TaskOut` writes: its fields
+A list's statement selects each task as the text of its JSON object (`shown`), and joins
+them into the page's array (`listing.paged`), so a page goes from the server into the
+response as one string: psycopg parsed sixteen values a task (four of them timestamps),
+and pydantic wrote them back. The text is byte for byte what `TaskOut` writes: its fields
 in order, the priority by name, each timestamp in UTC as `schemas.utc_text` writes it
 (`Z`, and microseconds only when there are some). `tests/test_rows.py` holds the two to it.
 """
 
-from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
     DateTime,
     FromClause,
-    RowMapping,
     Text,
     case,
     cast,
@@ -57,8 +55,3 @@ def shown(source: FromClause) -> ColumnElement[str]:
     record = select(*fields).correlate(source).subquery("shown")
     as_json = select(func.row_to_json(record.table_valued())).scalar_subquery()
     return cast(as_json, Text).label("shown")
-
-
-def tasks_json(rows: Iterable[RowMapping]) -> bytes:
-    """The JSON array of these rows' tasks, each as its statement's `shown` column wrote it."""
-    return f"[{','.join(row['shown'] for row in rows)}]".encode()

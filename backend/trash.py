@@ -1,6 +1,5 @@
 """The trash: trashed tasks listed, restored, deleted for good, and purged after retention."""
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
@@ -24,7 +23,7 @@ from backend import statements
 from backend.conditions import IfMatch
 from backend.config import get_settings
 from backend.envelope import KEY_LIFETIME, USER, Call, Envelope, Outcome, rows_payload
-from backend.listing import AFTER_ID, AFTER_VALUE, LIMIT, page_of
+from backend.listing import AFTER_ID, AFTER_VALUE, LIMIT, page_of, paged, place
 from backend.models import idempotency_keys, task_tombstones, tasks
 from backend.pagination import Cursor
 from backend.queries import TASK_ID, conditional, write, write_outcome, write_statement
@@ -76,24 +75,23 @@ def trashed() -> ColumnElement[bool]:
     return and_(tasks.c.id == TASK_ID, tasks.c.user_id == USER, in_trash())
 
 
-def list_trash(
-    db: Engine, call: Call, page: TrashPage
-) -> tuple[Sequence[Any], Cursor | None, Outcome]:
+def list_trash(db: Engine, call: Call, page: TrashPage) -> tuple[str, Cursor | None, Outcome]:
     statement = trash_page_statement(Envelope.of(call), page.cursor is not None)
     return page_of(db, call, statement, page.params, page)
 
 
 @cache
-def trash_page_statement(envelope: Envelope, paged: bool) -> Select[Any]:
-    return envelope.read(trash_statement(paged, envelope.gate).subquery("op"))
+def trash_page_statement(envelope: Envelope, after_cursor: bool) -> Select[Any]:
+    return paged(envelope, trash_statement(after_cursor, envelope.gate))
 
 
 def trash_statement(paged: bool, gate: ColumnElement[bool] | None = None) -> Select[Any]:
     """One page plus one row, read in `ix_tasks_user_trash` order; `paged`: after a cursor."""
+    order = (tasks.c.deleted_at.desc(), tasks.c.id.desc())
     statement = (
-        select(shown(tasks), tasks.c.deleted_at.label("sort_key"), tasks.c.id)
+        select(shown(tasks), tasks.c.deleted_at.label("sort_key"), tasks.c.id, place(order))
         .where(tasks.c.user_id == USER, in_trash())
-        .order_by(tasks.c.deleted_at.desc(), tasks.c.id.desc())
+        .order_by(*order)
         .limit(LIMIT)
     )
     if gate is not None:

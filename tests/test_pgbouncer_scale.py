@@ -5,6 +5,7 @@ a Lambda instance holds), sending the app's own statements; PgBouncer multiplexe
 10 server connections, as Neon's pooler multiplexes thousands.
 """
 
+import json
 import threading
 import uuid
 from collections.abc import Iterator
@@ -41,7 +42,7 @@ def instance(url: str, start: threading.Barrier) -> tuple[int, int]:
         start.wait(timeout=TIMEOUT)  # every instance connects and sends at once
         task, _ = queries.create_task(engine, call, {"title": "at scale"})
         page, _, _ = listing.list_tasks(engine, call, listing.ListQuery())
-        return task.id, len(page)
+        return task.id, len(json.loads(page))
     finally:
         engine.dispose()
 
@@ -78,4 +79,4 @@ def test_1000_requests_on_one_warm_connection_never_meet_a_prepared_statement(
         other.dispose()
 
     assert same  # one connection served every request, far past psycopg's prepare threshold
-    assert {len(page) for page in pages} == {1}
+    assert {len(json.loads(page)) for page in pages} == {1}

@@ -1,6 +1,5 @@
 """The HTTP routes, one module per resource, and what their routers share."""
 
-from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Request, Response
@@ -18,7 +17,6 @@ from backend.errors import Forbidden, NotFound
 from backend.idempotency import KEY, canonical_path, fingerprint
 from backend.idempotency import idempotency_key as checked_key
 from backend.pagination import Cursor, next_link
-from backend.rows import tasks_json
 from backend.schemas import ErrorBody
 
 DESCRIPTIONS = {
@@ -175,12 +173,11 @@ WriteCallDep = Annotated[Call, Depends(write_call)]
 IfMatchDep = Annotated[IfMatch, Depends(if_match_header)]
 
 
-def listed(
-    rows: Sequence[Any], request: Request, response: Response, next: Cursor | None
-) -> Response:
-    """A page of tasks as JSON, with the statement's headers and the next page's `Link`."""
+def listed(page: str, request: Request, response: Response, next: Cursor | None) -> Response:
+    """A page of tasks (its JSON array, as the statement wrote it), with the statement's
+    headers and the next page's `Link`."""
     response.headers.update(next_link(request, next))
-    return Response(tasks_json(rows), media_type="application/json", headers=response.headers)
+    return Response(page, media_type="application/json", headers=response.headers)
 
 
 def answer(outcome: Outcome, response: Response) -> None:

@@ -107,9 +107,9 @@ async def list_tasks(
     response: Response,
 ) -> Response:
     """List the caller's tasks, filtered and sorted; `Link` (`rel="next"`) names the next page."""
-    rows, next_cursor, outcome = await blocking(listing.list_tasks, get_engine(), call, query)
+    page, next_cursor, outcome = await blocking(listing.list_tasks, get_engine(), call, query)
     answer(outcome, response)
-    return listed(rows, request, response, next_cursor)
+    return listed(page, request, response, next_cursor)
 
 
 async def create_task(

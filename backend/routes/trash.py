@@ -35,9 +35,9 @@ async def list_trash(
 ) -> Response:
     """List the trash, most recently deleted first; `Link` names the next page."""
     page = trash.TrashPage(limit, Cursor.decode(cursor, *trash.SORT) if cursor else None)
-    rows, next_cursor, outcome = await blocking(trash.list_trash, get_engine(), call, page)
+    tasks, next_cursor, outcome = await blocking(trash.list_trash, get_engine(), call, page)
     answer(outcome, response)
-    return listed(rows, request, response, next_cursor)
+    return listed(tasks, request, response, next_cursor)
 
 
 async def restore_task(
