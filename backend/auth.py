@@ -9,13 +9,13 @@ from typing import Annotated, Any
 import jwt
 from fastapi import Depends, Request, Response
 from fastapi.openapi.models import HTTPBearer as HTTPBearerScheme
-from fastapi.routing import APIRoute
 from jwt.exceptions import InvalidSubjectError
 
 from backend.config import Settings, get_settings
 from backend.errors import TokenExpired, TokenInvalid, Unauthenticated
 from backend.execution import blocking
 from backend.keyset import ASYMMETRIC_ALGORITHMS, KeySet
+from backend.lazy_routes import LazyRoute
 from backend.once import Once
 from backend.parsing import BoundedJSONRequest
 from backend.schemas import is_text
@@ -226,7 +226,7 @@ BEARER_SCHEME = HTTPBearerScheme(
 )
 
 
-class AuthenticatedRoute(APIRoute):
+class AuthenticatedRoute(LazyRoute):
     """A route that checks the body size, then the token, before anything else about the request.
 
     FastAPI parses the body before it solves dependencies, so a token checked in a

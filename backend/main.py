@@ -48,7 +48,7 @@ class TaskAPI(FastAPI):
 
 
 def add_routes(app: FastAPI, router: APIRouter) -> None:
-    """Put `router`'s routes on the app as they were built (`routes.routes_at`).
+    """Put `router`'s routes on the app as they are (`routes.routes_at`).
 
     `include_router` would keep them behind a lazy wrapper: FastAPI builds every route's
     state a second time at the first request that walks it, and walks the wrapper on every

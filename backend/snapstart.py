@@ -42,12 +42,14 @@ Hook = Callable[[], None]
 
 
 def before_snapshot() -> None:
-    """Import what requests import (the app builds every route's state as it is created,
-    `main.add_routes`); build the middleware stack; open nothing."""
+    """Import what requests import; build every route's state (built on first use
+    otherwise, `lazy_routes`) and the middleware stack; open nothing."""
     for name in WARM_MODULES:
         importlib.import_module(name)
+    from backend.lazy_routes import build_all
     from backend.main import app
 
+    build_all(app.routes)
     if app.middleware_stack is None:  # Starlette builds it on the first request otherwise
         app.middleware_stack = app.build_middleware_stack()
 

@@ -10,8 +10,9 @@ import yaml  # type: ignore[import-untyped]  # PyYAML comes with cfn-lint
 from sqlalchemy import Engine
 from sqlalchemy.pool import QueuePool
 
-from backend import auth, config, db, snapstart
-from backend.main import app
+from backend import auth, config, db, main, snapstart
+from backend.lazy_routes import LazyRoute
+from backend.main import create_app
 from tests.conftest import Env
 
 Hooks = list[tuple[str, snapstart.Hook]]
@@ -47,12 +48,18 @@ def test_register_hands_both_hooks_to_the_runtime(runtime: Hooks) -> None:
     assert runtime == [("before", snapstart.before_snapshot), ("after", snapstart.after_restore)]
 
 
-def test_before_snapshot_warms_the_app_and_opens_no_connection(env: Env) -> None:
-    app.middleware_stack = None
+def test_before_snapshot_warms_the_app_and_opens_no_connection(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = create_app()  # its routes not built yet: no request has reached them
+    monkeypatch.setattr(main, "app", app)
 
     snapstart.before_snapshot()
 
     assert app.middleware_stack is not None
+    lazy = [route for route in app.routes if isinstance(route, LazyRoute)]
+    assert len(lazy) > 30
+    assert all(route.deferred is None for route in lazy)
     assert db.get_engine.value is None
     assert config.get_settings.value is None
 

@@ -16,6 +16,7 @@ from backend.envelope import Call, Outcome
 from backend.errors import Forbidden, NotFound
 from backend.idempotency import KEY, canonical_path, fingerprint
 from backend.idempotency import idempotency_key as checked_key
+from backend.lazy_routes import LazyRoute
 from backend.pagination import Cursor, next_link
 from backend.schemas import ErrorBody
 
@@ -121,8 +122,10 @@ def operation_id(route: APIRoute) -> str:
 
 
 def routes_at(prefix: str, **options: Any) -> APIRouter:
-    """A router whose routes are built complete, to be put on the app as they are
-    (`main.add_routes`): their full path, checks, tags and operation ids."""
+    """A router whose routes are complete, to be put on the app as they are
+    (`main.add_routes`): their full path, checks, tags and operation ids. They are built
+    on first use (`LazyRoute`, unless `route_class` says otherwise)."""
+    options.setdefault("route_class", LazyRoute)
     return APIRouter(prefix=prefix, generate_unique_id_function=operation_id, **options)
 
 
