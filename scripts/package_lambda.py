@@ -26,7 +26,8 @@ What it does:
    run time, and they carry the licences.
 3. Strips the debugging symbols from the packages' own extension modules (SQLAlchemy's
    Cython ones carry ~90% debug info) with llvm-strip (any architecture) or strip; the
-   vendored libraries in `*.libs/` are left as auditwheel patched them.
+   vendored libraries in `*.libs/`, and the modules of a package that vendors some (their
+   load commands patched by auditwheel; stripping breaks them), are left as the wheel has them.
 4. Compiles the installed packages' bytecode with the runtime's Python (`python3.12` on
    PATH, else a pyenv version, else `--python`) beside each source (`compileall -b`), at
    optimisation level 2 (no docstrings or asserts), and removes the sources: Python
@@ -356,9 +357,14 @@ def strip_extensions(package: Path) -> int:
         print("WARNING: no llvm-strip or strip: extension modules keep their debug symbols")
         return 0
     saved = 0
+    vendoring = {libs.name.removesuffix(".libs") for libs in package.glob("*.libs")}
     for path in sorted(package.rglob("*.so")):
-        if any(part.endswith(".libs") for part in path.relative_to(package).parts):
-            continue  # auditwheel's patched libraries: left exactly as the wheel ships them
+        parts = path.relative_to(package).parts
+        if parts[0] in vendoring or any(part.endswith(".libs") for part in parts):
+            # auditwheel's work, left exactly as the wheel ships it: the vendored libraries,
+            # and the modules patchelf pointed at them, whose load commands strip misaligns
+            # (psycopg_binary's would no longer load, and psycopg would fall back to ctypes).
+            continue
         before = path.stat().st_size
         done = subprocess.run(  # noqa: S603 (an argument list, no shell)
             [tool, "--strip-unneeded", str(path)], capture_output=True, check=False

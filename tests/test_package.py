@@ -240,6 +240,9 @@ def test_package_serves_requests_in_a_clean_interpreter(
     for name in ("backend.main", "fastapi", "sqlalchemy", "psycopg", "jwt", "mangum"):
         assert name in result["from_package"]
     assert "cryptography.hazmat.bindings._rust" in result["from_package"]
+    # psycopg's compiled libpq binding, not its ctypes fallback (which needs a system libpq
+    # that Lambda does not have): a broken extension would fall back without a word.
+    assert {"psycopg_binary.pq", "psycopg_binary._psycopg"} <= result["from_package"].keys()
     # Every module came from the shipped bytecode: none was compiled and written anew.
     assert tree(package.folder) == before
 
