@@ -22,11 +22,45 @@ Body: {"detail": str, "code": str, "field"?: str, "errors"?: [{"field", "message
 """
 
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 RETRY_AFTER_SECONDS = "5"
+
+ErrorCode = Literal[
+    "UNAUTHENTICATED",
+    "TOKEN_EXPIRED",
+    "TOKEN_INVALID",
+    "FORBIDDEN",
+    "NOT_FOUND",
+    "METHOD_NOT_ALLOWED",
+    "CONFLICT",
+    "SYNC_EXPIRED",
+    "PRECONDITION_FAILED",
+    "PAYLOAD_TOO_LARGE",
+    "UNSUPPORTED_MEDIA_TYPE",
+    "VALIDATION_ERROR",
+    "IDEMPOTENCY_KEY_REUSED",
+    "RATE_LIMITED",
+    "INTERNAL_ERROR",
+    "DATABASE_UNAVAILABLE",
+    "OUTCOME_UNKNOWN",
+    "AUTH_UNAVAILABLE",
+]
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    detail: str
+    code: ErrorCode
+    field: str | None = None
+    errors: list[FieldError] | None = None
 
 
 class AppError(Exception):

@@ -22,26 +22,6 @@ from pydantic import (
 from backend.recurrence import NEEDS_DUE_AT, Recurrence, TimeZone
 
 Priority = Literal["low", "medium", "high"]
-ErrorCode = Literal[
-    "UNAUTHENTICATED",
-    "TOKEN_EXPIRED",
-    "TOKEN_INVALID",
-    "FORBIDDEN",
-    "NOT_FOUND",
-    "METHOD_NOT_ALLOWED",
-    "CONFLICT",
-    "SYNC_EXPIRED",
-    "PRECONDITION_FAILED",
-    "PAYLOAD_TOO_LARGE",
-    "UNSUPPORTED_MEDIA_TYPE",
-    "VALIDATION_ERROR",
-    "IDEMPOTENCY_KEY_REUSED",
-    "RATE_LIMITED",
-    "INTERNAL_ERROR",
-    "DATABASE_UNAVAILABLE",
-    "OUTCOME_UNKNOWN",
-    "AUTH_UNAVAILABLE",
-]
 
 MAX_TAGS = 10
 MAX_SAFE_ID = 2**53 - 1
@@ -295,15 +275,3 @@ class Me(BaseModel):
 
 class Health(BaseModel):
     status: Literal["ok"]
-
-
-class FieldError(BaseModel):
-    field: str
-    message: str
-
-
-class ErrorBody(BaseModel):
-    detail: str
-    code: ErrorCode
-    field: str | None = None
-    errors: list[FieldError] | None = None

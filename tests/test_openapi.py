@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any, get_args
 
 from backend import errors, handlers
+from backend.errors import ErrorCode
 from backend.main import create_app
-from backend.schemas import ErrorCode
 
 SPEC = Path(__file__).resolve().parent.parent / "specs" / "openapi.json"
 

@@ -13,12 +13,11 @@ from backend.conditions import IfMatch
 from backend.conditions import if_match as parse_if_match
 from backend.config import get_settings
 from backend.envelope import Call, Outcome
-from backend.errors import Forbidden, NotFound
+from backend.errors import ErrorBody, Forbidden, NotFound
 from backend.idempotency import KEY, canonical_path, fingerprint
 from backend.idempotency import idempotency_key as checked_key
 from backend.lazy_routes import LazyRoute
 from backend.pagination import Cursor, next_link
-from backend.schemas import ErrorBody
 
 DESCRIPTIONS = {
     401: "No token, or a token that is expired or invalid (`WWW-Authenticate: Bearer`)",
