@@ -7,6 +7,7 @@ pattern, its methods, its endpoint) and builds the rest on first use of any of i
 handler when a request is routed to it, all of it when the document is written.
 """
 
+import threading
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -29,21 +30,29 @@ class LazyRoute(APIRoute):
         self.methods = {method.upper() for method in options.get("methods") or ["GET"]}
 
     def build(self) -> None:
-        """Build the route as `APIRoute` does, once."""
-        if self.deferred is not None:
-            path, endpoint, options = self.deferred
-            self.deferred = None
-            super().__init__(path, endpoint, **options)
+        """Build the route as `APIRoute` does, once; a thread that asks meanwhile waits."""
+        with BUILDING:
+            deferred, self.deferred = self.deferred, None
+            if deferred is not None:
+                path, endpoint, options = deferred
+                super().__init__(path, endpoint, **options)
 
     if not TYPE_CHECKING:  # to the type checker, a route has only APIRoute's attributes
 
         def __getattr__(self, name: str) -> Any:
-            """Anything not set yet: build, then look again (once built, a missing name is
-            missing)."""
-            if name.startswith("__") or self.__dict__.get("deferred") is None:
+            """Anything not set yet: build, then look again (once built, or while this
+            thread builds it, a missing name is missing)."""
+            if name.startswith("__"):
                 raise AttributeError(name)
             self.build()
-            return getattr(self, name)
+            try:
+                return self.__dict__[name]
+            except KeyError:
+                raise AttributeError(name) from None
+
+
+BUILDING = threading.RLock()
+"""Held while a route is built: re-entered by FastAPI's own lookups during the build."""
 
 
 def build_all(routes: Iterable[BaseRoute]) -> None:

@@ -1,6 +1,8 @@
 """Routes are built on first use: a request builds the route it reaches and no other, the
 document and the SnapStart hook build them all, and a built route is FastAPI's own."""
 
+import threading
+
 import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
@@ -11,6 +13,7 @@ from backend.main import create_app
 from tests.conftest import Env
 
 Headers = dict[str, str]
+THREADS = 8
 
 
 def lazy_routes(app: FastAPI) -> list[LazyRoute]:
@@ -111,3 +114,29 @@ def test_a_route_matches_what_fastapis_own_would_before_it_is_built() -> None:
             eager.path_format,
             eager.param_convertors.keys(),
         )
+
+
+def test_threads_that_reach_an_unbuilt_route_at_once_share_one_build(env: Env) -> None:
+    """Routes of module-level routers are shared by every app in a process."""
+    for route in own_routes(create_app()):
+        seen = dependants_seen_by_threads(route)
+
+        assert len(seen) == THREADS
+        assert all(dependant is seen[0] for dependant in seen)
+
+
+def dependants_seen_by_threads(route: LazyRoute) -> list[object]:
+    """`route.dependant` as each of THREADS threads, released at once, found it."""
+    start = threading.Barrier(THREADS)
+    seen: list[object] = []
+
+    def read() -> None:
+        start.wait()
+        seen.append(route.dependant)
+
+    threads = [threading.Thread(target=read) for _ in range(THREADS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return seen
