@@ -398,8 +398,8 @@ def bench_warm(url: str, ids: Ids, iterations: int) -> tuple[bytes, Any]:
             same = [readdressed(params, probed[-1], t) for t in ids.take(op, calls)]
             times = alternating([app, floor(c, op.natural, natural), floor(c, sql, same)], size)
             (a50, a95), (n50, _), (s50, _) = (summary(side) for side in times)
-            figures = (f"{a50:.0f}", f"{a95:.0f}", f"{n50:.0f}", f"{a50 / n50:.1f}x")
-            print(ROW.format(op.label, *figures, f"{s50:.0f}", f"{a50 / s50:.1f}x", f"{trips:g}"))
+            figures = (f"{a50:.0f}", f"{a95:.0f}", f"{n50:.0f}", f"{a50 / n50:.2f}x")
+            print(ROW.format(op.label, *figures, f"{s50:.0f}", f"{a50 / s50:.2f}x", f"{trips:g}"))
     return probes[0][0], probes[0][1]
 
 
