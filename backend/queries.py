@@ -13,8 +13,10 @@ from sqlalchemy import (
     BindParameter,
     ColumnElement,
     Engine,
+    Integer,
     Select,
     and_,
+    any_,
     bindparam,
     false,
     func,
@@ -22,7 +24,7 @@ from sqlalchemy import (
     true,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 
 from backend.conditions import IfMatch
 from backend.envelope import USER, Call, Envelope, Outcome, Params, rows_payload, run
@@ -32,7 +34,7 @@ from backend.recurrence import completion_values, created_completed
 from backend.schemas import TaskOut
 
 TASK_ID = bindparam("task", type_=BigInteger())
-VERSIONS: BindParameter[Any] = bindparam("versions", expanding=True)
+VERSIONS = bindparam("versions", type_=ARRAY(Integer()))
 """The versions an `If-Match` lists."""
 SHAPES = 512
 """Statements kept per builder: edits come in one shape per set of fields."""
@@ -207,7 +209,7 @@ def write_statement(
     if conditional:
         current = select(tasks.c.id, tasks.c.version).where(target, envelope.gate)
         current_cte = current.with_for_update().cte("current")
-        matching = select(current_cte.c.id).where(current_cte.c.version.in_(VERSIONS))
+        matching = select(current_cte.c.id).where(current_cte.c.version == any_(VERSIONS))
         statement = statement.where(tasks.c.id.in_(matching))
         extra.append(select(current_cte.c.version).scalar_subquery().label("_version"))
     op = (
