@@ -30,7 +30,6 @@ from sqlalchemy import (
     ColumnElement,
     Engine,
     Integer,
-    RowMapping,
     Select,
     String,
     Subquery,
@@ -47,6 +46,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 
 from backend import statements
+from backend.compiled import Row
 from backend.errors import Conflict, IdempotencyKeyReused, RateLimited
 from backend.models import idempotency_keys, rate_limits
 
@@ -96,7 +96,7 @@ class Outcome:
     """What the statement answered: the operation's rows (live or replayed) and the headers."""
 
     rows: Sequence[Any]
-    meta: RowMapping
+    meta: Row
     headers: dict[str, str] = field(default_factory=dict)
     replayed_status: int | None = None
 
@@ -178,7 +178,7 @@ class Envelope:
             "saved"
         )
 
-    def outcome(self, call: Call, row: RowMapping, rows: Sequence[Any]) -> Outcome:
+    def outcome(self, call: Call, row: Row, rows: Sequence[Any]) -> Outcome:
         """Check the limit and the key, then the operation's rows or the stored ones."""
         headers = self.rate_headers(call, row)
         if self.rate is not None and row["_used"] > call.rate_limit:
@@ -191,7 +191,7 @@ class Envelope:
             return Outcome(row["_prior_response"], row, replayed, row["_prior_status"])
         return Outcome(rows, row, headers)
 
-    def rate_headers(self, call: Call, row: RowMapping) -> dict[str, str]:
+    def rate_headers(self, call: Call, row: Row) -> dict[str, str]:
         """IETF RateLimit headers: quota and window, what is left and when it resets."""
         if self.rate is None:
             return {}
@@ -248,7 +248,7 @@ def rows_payload(op: CTE) -> ColumnElement[Any]:
     return select(aggregated).select_from(op).scalar_subquery()
 
 
-def run(db: Engine, statement: Select[Any], params: Params, *, write: bool) -> Sequence[RowMapping]:
+def run(db: Engine, statement: Select[Any], params: Params, *, write: bool) -> list[Row]:
     """Run the call's statement; a duplicate that met the first request's key runs once more.
 
     The duplicate's statement fails only once the first has committed (a unique key waits

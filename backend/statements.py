@@ -1,15 +1,17 @@
 """Running one statement within one deadline, and what a broken connection means for it."""
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import psycopg
-from sqlalchemy import Connection, Engine, RowMapping
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlalchemy.sql import Executable
+from sqlalchemy.sql import ClauseElement
 
+from backend import compiled
+from backend.compiled import Row
 from backend.db import AnswerTimeout, deadline, seconds_left, timeout_of
 from backend.errors import DatabaseUnavailable, OutcomeUnknown
 from backend.timing import Measured
@@ -26,8 +28,12 @@ class Broken(Exception):
 
 
 def run(
-    engine: Engine, statement: Executable, params: Mapping[str, Any] | None = None, *, write: bool
-) -> Sequence[RowMapping]:
+    engine: Engine,
+    statement: ClauseElement,
+    params: Mapping[str, Any] | None = None,
+    *,
+    write: bool,
+) -> list[Row]:
     """Run one statement, with its bind parameters' values, on a connection held only for it.
 
     Every wait (a free pooled connection, the connect, the answer, a retry) shares one
@@ -56,14 +62,14 @@ def run(
 
 
 def attempt(
-    engine: Engine, statement: Executable, params: Mapping[str, Any] | None
-) -> Sequence[RowMapping]:
+    engine: Engine, statement: ClauseElement, params: Mapping[str, Any] | None
+) -> list[Row]:
     with checkout(engine) as connection:
         if seconds_left(0.0) <= 0:  # the wait for a connection took it all: send nothing
             log.error("database unavailable: no time left once connected")
             raise DatabaseUnavailable()
         try:
-            return connection.execute(statement, params).mappings().all()
+            return compiled.send(connection, statement, params)
         except DBAPIError as error:
             if error.connection_invalidated:
                 raise Broken(error) from None

@@ -304,11 +304,18 @@ def round_trips(trace: bytes) -> int:
 def probe(invokers: list[Invoke], calls: int = 3) -> list[tuple[bytes, Any, float]]:
     """Each operation's SQL and parameters as the app sends them, and its round trips per call.
 
-    Measured on an engine thrown away afterwards, so the timed runs carry no listeners.
+    Measured on an engine thrown away afterwards, so the timed runs carry no listeners, and
+    with `compiled.send` wrapped only meanwhile.
     """
-    from backend import db
+    from backend import compiled, db
 
-    engine, sent, results = db.get_engine(), [], []
+    engine, sent, results, send = db.get_engine(), [], [], compiled.send
+
+    def recorded(connection: Any, statement: Any, params: Any) -> Any:
+        sendable = compiled.sendable(statement, connection.dialect)
+        sent.append((sendable.compiled.string, sendable.values(params)))
+        return send(connection, statement, params)
+
     with tempfile.TemporaryFile() as trace:
 
         def start(dbapi_connection: Any, *_: Any) -> None:
@@ -318,14 +325,15 @@ def probe(invokers: list[Invoke], calls: int = 3) -> list[tuple[bytes, Any, floa
         hooks: dict[str, Callable[..., None]] = {
             "checkout": start,
             "checkin": lambda dbapi_connection, *_: dbapi_connection.pgconn.untrace(),
-            "before_cursor_execute": lambda _, __, sql, params, *___: sent.append((sql, params)),
         }
         for invoke in invokers:
             invoke()  # the connection exists: a warm instance
             for name, hook in hooks.items():
                 event.listen(engine, name, hook)
+            compiled.send = recorded
             for _ in range(calls):
                 invoke()
+            compiled.send = send
             for name, hook in hooks.items():
                 event.remove(engine, name, hook)
             assert len(sent) == calls, f"{len(sent) / calls} statements per invocation"

@@ -11,7 +11,20 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from backend import auth, bulk, config, db, envelope, keyset, listing, queries, stats, sync, trash
+from backend import (
+    auth,
+    bulk,
+    compiled,
+    config,
+    db,
+    envelope,
+    keyset,
+    listing,
+    queries,
+    stats,
+    sync,
+    trash,
+)
 from backend.local import throwaway_database, throwaway_server, with_database
 from backend.main import create_app
 
@@ -56,6 +69,7 @@ def fresh_statements() -> None:
     unmutated, no mutant in what the builders call would ever be built, and only the first
     test of each shape would be counted as reaching it."""
     envelope.envelope.cache_clear()
+    compiled.sendable.cache_clear()
     for module in BUILDERS:
         for name, value in vars(module).items():
             if name.endswith("_statement") and hasattr(value, "cache_clear"):

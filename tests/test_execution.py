@@ -27,7 +27,8 @@ def loop_running_here() -> bool:
 
 @pytest.fixture
 def on_loop(client: TestClient, auth_headers: Headers) -> Iterator[list[bool]]:
-    """For each statement sent: whether an event loop was running on the thread sending it."""
+    """For each statement sent: whether an event loop was running on the thread that checked
+    out its connection, and sends it."""
     client.get("/api/tasks", headers=auth_headers)  # the engine exists
     seen: list[bool] = []
 
@@ -35,9 +36,9 @@ def on_loop(client: TestClient, auth_headers: Headers) -> Iterator[list[bool]]:
         seen.append(loop_running_here())
 
     engine = db.get_engine()
-    sqlalchemy_event.listen(engine, "before_cursor_execute", record)
+    sqlalchemy_event.listen(engine, "checkout", record)
     yield seen
-    sqlalchemy_event.remove(engine, "before_cursor_execute", record)
+    sqlalchemy_event.remove(engine, "checkout", record)
 
 
 def test_on_lambda_the_statement_runs_on_the_invocation_thread_without_a_worker(

@@ -1,0 +1,125 @@
+"""A statement compiled once by SQLAlchemy, then sent on the pooled psycopg connection itself.
+
+Statements are built once per shape (`backend.envelope`), so each is compiled once, here,
+and a request sends its SQL with the request's values to psycopg's cursor directly.
+`Connection.execute` would do the same with more around it on every call (an execution
+context, the compiled cache's key, a result and its rows): about 0.1 ms a statement, a
+tenth of a warm request (`bench/README.md`). Rows come back as dicts.
+
+Nothing is lost on the way. Each value goes through its type's processing both ways, as
+`Connection.execute` would do it (few of the statements' types have any: a `Boolean` checks
+its value, an `ARRAY` copies its list); an expanding parameter, whose SQL changes with each
+call's values, is refused. A failure is what `Connection.execute` raises: the `DBAPIError`
+subclass of the driver's error, whose `connection_invalidated` says the connection broke,
+and then the connection is dropped. SQLAlchemy's cursor events do not fire for these
+statements; the pool's do.
+"""
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import psycopg
+from psycopg import Column
+from psycopg.rows import dict_row
+from sqlalchemy import Connection
+from sqlalchemy.engine.interfaces import Dialect
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
+
+Row = dict[str, Any]
+Processor = Callable[[Any], Any]
+STATEMENTS = 4096
+"""Compiled statements kept: every builder keeps at most 512 shapes."""
+
+
+@dataclass
+class Sendable:
+    """A statement's SQL, and what SQLAlchemy's types do to its values on the way in and out."""
+
+    compiled: SQLCompiler
+    dialect: Dialect
+    binds: tuple[tuple[str, Processor], ...]
+    """Each parameter whose type processes its value (a `Boolean` checks that it is one)."""
+    results: tuple[tuple[str, Processor], ...] | None = None
+    """Each column whose type processes its value; known from the first answer's columns
+    (threads that meet a statement's first answer at once find the same)."""
+
+    def values(self, params: Mapping[str, Any] | None) -> dict[str, Any]:
+        values = dict(self.compiled.construct_params(params))
+        for name, process in self.binds:
+            values[name] = process(values[name])
+        return values
+
+    def rows(self, cursor: psycopg.Cursor[Row]) -> list[Row]:
+        rows = cursor.fetchall()
+        if self.results is None:
+            self.results = result_processors(self.compiled, self.dialect, cursor.description)
+        for name, process in self.results:
+            for row in rows:
+                row[name] = process(row[name])
+        return rows
+
+
+@lru_cache(maxsize=STATEMENTS)
+def sendable(statement: ClauseElement, dialect: Dialect) -> Sendable:
+    """The statement compiled for the dialect, once per statement object."""
+    compiled = statement.compile(dialect=dialect)
+    assert isinstance(compiled, SQLCompiler)  # a statement, not DDL
+    if compiled.post_compile_params:
+        raise ValueError("an expanding parameter renders its SQL per call: use = ANY(an array)")
+    binds = []
+    for bind, name in compiled.bind_names.items():
+        process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+        if process is not None:
+            binds.append((compiled.escaped_bind_names.get(name, name), process))
+    return Sendable(compiled, dialect, tuple(binds))
+
+
+def result_processors(
+    compiled: SQLCompiler, dialect: Dialect, description: Sequence[Column] | None
+) -> tuple[tuple[str, Processor], ...]:
+    """The columns that SQLAlchemy's types would process, as `Connection.execute` finds them:
+    the statement's selected columns in order, each with the type the server sent."""
+    selected = list(getattr(compiled.statement, "selected_columns", ()))
+    if not description or not selected:
+        return ()
+    assert len(selected) == len(description), "a statement's columns, one for one"
+    processors = []
+    for column, sent in zip(selected, description, strict=True):
+        process = column.type.dialect_impl(dialect).result_processor(dialect, sent.type_code)
+        if process is not None:
+            processors.append((sent.name, process))
+    return tuple(processors)
+
+
+def send(
+    connection: Connection, statement: ClauseElement, params: Mapping[str, Any] | None
+) -> list[Row]:
+    """Run the statement with `params` on the connection's psycopg connection; its rows."""
+    compiled = sendable(statement, connection.dialect)
+    sql, values = compiled.compiled.string, compiled.values(params)
+    driver = connection.connection.driver_connection
+    assert isinstance(driver, psycopg.Connection)
+    try:
+        with driver.cursor(row_factory=dict_row) as cursor:
+            cursor.execute(sql, values)
+            return compiled.rows(cursor)
+    except psycopg.Error as error:
+        broken = driver.closed or driver.broken
+        if broken:
+            connection.invalidate(error)
+        raise DBAPIError.instance(
+            sql,
+            None,
+            error,
+            psycopg.Error,
+            hide_parameters=True,
+            connection_invalidated=broken,
+            dialect=connection.dialect,
+        ) from error
+    except BaseException as error:  # interrupted mid-statement: the connection's state is unknown
+        connection.invalidate(error)
+        raise

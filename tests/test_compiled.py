@@ -1,0 +1,109 @@
+"""Statements sent to psycopg directly answer what SQLAlchemy's `Connection.execute` answers:
+the same rows and types, its processing of values both ways, and its errors."""
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import psycopg
+import pytest
+from sqlalchemy import Boolean, Connection, Engine, Numeric, bindparam, literal, select, text
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from backend import db, envelope, queries
+from backend.compiled import send
+from backend.envelope import Call
+from backend.models import tasks
+from tests.conftest import Env
+
+
+@pytest.fixture
+def engine(env: Env) -> Engine:
+    return db.get_engine()
+
+
+@pytest.fixture
+def connection(engine: Engine) -> Iterator[Connection]:
+    with engine.connect() as connection:
+        yield connection
+
+
+def test_a_task_read_answers_the_rows_and_types_sqlalchemy_answers(
+    connection: Connection, user_id: str
+) -> None:
+    due = datetime(2030, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
+    created = connection.execute(
+        tasks.insert()
+        .values(user_id=user_id, title="t", tags=["a", "b"], due_at=due)
+        .returning(tasks.c.id)
+    ).scalar_one()
+    statement = queries.get_statement(envelope.envelope(False, False))
+    params = {**Call(user_id).params, "task": created}
+
+    sent = send(connection, statement, params)
+    executed = [dict(row) for row in connection.execute(statement, params).mappings()]
+
+    assert [row["tags"] for row in sent] == [["a", "b"]]
+    assert [row["due_at"] for row in sent] == [due]
+    assert [{k: v for k, v in row.items() if k != "_now"} for row in sent] == [
+        {k: v for k, v in row.items() if k != "_now"} for row in executed
+    ]
+    assert [{k: type(v) for k, v in row.items()} for row in sent] == [
+        {k: type(v) for k, v in row.items()} for row in executed
+    ]
+
+
+def test_a_parameter_is_processed_by_its_type_as_sqlalchemy_does(connection: Connection) -> None:
+    statement = select(bindparam("flag", type_=Boolean()).label("flag"))
+
+    with pytest.raises(TypeError, match="Not a boolean value"):
+        send(connection, statement, {"flag": "yes"})
+    assert send(connection, statement, {"flag": 0}) == [{"flag": False}]
+
+
+def test_a_column_is_processed_by_its_type_as_sqlalchemy_does(connection: Connection) -> None:
+    statement = select(literal(Decimal("1.5"), Numeric(asdecimal=False)).label("n"))
+
+    assert send(connection, statement, None) == [{"n": 1.5}]
+    assert type(send(connection, statement, None)[0]["n"]) is float
+
+
+def test_an_expanding_parameter_is_refused_before_anything_is_sent(
+    connection: Connection,
+) -> None:
+    statement = select(tasks.c.id).where(tasks.c.id.in_(bindparam("ids", expanding=True)))
+
+    with pytest.raises(ValueError, match="ANY"):
+        send(connection, statement, {"ids": [1]})
+
+
+def test_a_refused_statement_raises_sqlalchemys_error_and_keeps_the_connection(
+    connection: Connection, user_id: str
+) -> None:
+    row = {"user_id": user_id, "title": "t", "version": 0}
+
+    with pytest.raises(IntegrityError) as refused:
+        send(connection, tasks.insert().values(row), None)
+
+    assert isinstance(refused.value.orig, psycopg.errors.CheckViolation)
+    assert not refused.value.connection_invalidated
+    assert send(connection, text("SELECT 1 AS one"), None) == [{"one": 1}]
+
+
+def test_a_broken_connection_is_invalidated_and_the_pool_replaces_it(
+    engine: Engine, database_url: str
+) -> None:
+    with engine.connect() as connection:
+        pid = send(connection, text("SELECT pg_backend_pid() AS pid"), None)[0]["pid"]
+        with psycopg.connect(database_url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+
+        with pytest.raises(DBAPIError) as broken:
+            send(connection, text("SELECT 1"), None)
+
+        assert broken.value.connection_invalidated
+        assert connection.invalidated
+    with engine.connect() as connection:
+        fresh: Any = send(connection, text("SELECT pg_backend_pid() AS pid"), None)
+    assert fresh[0]["pid"] != pid
