@@ -86,7 +86,6 @@ def result_processors(
     selected = list(getattr(compiled.statement, "selected_columns", ()))
     if not description or not selected:
         return ()
-    assert len(selected) == len(description), "a statement's columns, one for one"
     processors = []
     for column, sent in zip(selected, description, strict=True):
         process = column.type.dialect_impl(dialect).result_processor(dialect, sent.type_code)
@@ -108,18 +107,17 @@ def send(
             cursor.execute(sql, values)
             return compiled.rows(cursor)
     except psycopg.Error as error:
-        broken = driver.closed or driver.broken
+        broken = driver.closed  # lost, or closed for a timeout (`db.BoundedConnection`)
         if broken:
-            connection.invalidate(error)
+            connection.invalidate()
         raise DBAPIError.instance(
             sql,
             None,
             error,
             psycopg.Error,
-            hide_parameters=True,
             connection_invalidated=broken,
             dialect=connection.dialect,
         ) from error
-    except BaseException as error:  # interrupted mid-statement: the connection's state is unknown
-        connection.invalidate(error)
+    except BaseException:  # interrupted mid-statement: the connection's state is unknown
+        connection.invalidate()
         raise

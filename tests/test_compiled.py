@@ -87,6 +87,7 @@ def test_a_refused_statement_raises_sqlalchemys_error_and_keeps_the_connection(
         send(connection, tasks.insert().values(row), None)
 
     assert isinstance(refused.value.orig, psycopg.errors.CheckViolation)
+    assert (refused.value.statement or "").startswith("INSERT INTO tasks")
     assert not refused.value.connection_invalidated
     assert send(connection, text("SELECT 1 AS one"), None) == [{"one": 1}]
 
