@@ -39,8 +39,7 @@ from backend.envelope import USER, Call, Envelope, Outcome, run
 from backend.errors import SyncExpired, ValidationFailed
 from backend.listing import LIMIT
 from backend.models import XID8, task_tombstones, tasks
-from backend.queries import to_task
-from backend.schemas import Changes
+from backend.rows import shown
 from backend.trash import RETENTION, retained, retention
 
 VERSION = 1
@@ -186,9 +185,11 @@ def unknown(xid: ColumnElement[Any], id: ColumnElement[Any], shape: Shape) -> Co
 
 
 def task_rows(shape: Shape, gate: ColumnElement[bool]) -> Any:
-    """The caller's live and trashed tasks (within retention) in sync order, one past limit."""
-    shown = or_(tasks.c.deleted_at.is_(None), tasks.c.deleted_at > func.now() - RETENTION)
-    statement = select(*tasks.c).where(tasks.c.user_id == USER, shown, gate)
+    """The caller's live and trashed tasks (within retention) in sync order, one past limit:
+    each as its JSON text (`rows.shown`), with its place in sync order."""
+    kept = or_(tasks.c.deleted_at.is_(None), tasks.c.deleted_at > func.now() - RETENTION)
+    columns = (shown(tasks), tasks.c.write_xid, tasks.c.id)
+    statement = select(*columns).where(tasks.c.user_id == USER, kept, gate)
     if shape.token:
         statement = statement.where(unknown(tasks.c.write_xid, tasks.c.id, shape))
     return statement.order_by(tasks.c.write_xid, tasks.c.id).limit(LIMIT)
@@ -220,8 +221,9 @@ def changes_statement(envelope: Envelope, shape: Shape) -> Select[Any]:
     return envelope.read(rows, *extra)
 
 
-def changes(db: Engine, call: Call, since: str | None, limit: int) -> tuple[Changes, Outcome]:
-    """One page of changes and the token to continue from, in one statement."""
+def changes(db: Engine, call: Call, since: str | None, limit: int) -> tuple[str, Outcome]:
+    """One page of changes and the token to continue from (a `Changes` object's JSON text),
+    in one statement."""
     now = time.time()
     token = Token.decode(since, now) if since is not None else None
     envelope = Envelope.of(call)
@@ -240,13 +242,18 @@ def changes(db: Engine, call: Call, since: str | None, limit: int) -> tuple[Chan
         following = Token((running[0], 0))  # a superset: duplicates, never a miss
     else:
         following = Token((xmax, 0), tuple((x, 0) for x in running))
-    answer = Changes(
-        changes=[to_task(row) for _, row in served if row is not None],
-        purged=[key[1] for key, row in served if row is None],
-        next_since=replace(following, issued=int(now)).encode(),
-        has_more=has_more,
+    written = [row["shown"] for _, row in served if row is not None]
+    purged = [key[1] for key, row in served if row is None]
+    next_since = replace(following, issued=int(now)).encode()
+    return changes_text(written, purged, next_since, has_more), outcome
+
+
+def changes_text(written: list[str], purged: list[int], next_since: str, has_more: bool) -> str:
+    """A `Changes` object as pydantic writes it, around tasks already written as JSON."""
+    return (
+        f'{{"changes":[{",".join(written)}],"purged":{json.dumps(purged, separators=(",", ":"))},'
+        f'"next_since":{json.dumps(next_since)},"has_more":{json.dumps(has_more)}}}'
     )
-    return answer, outcome
 
 
 def continued(token: Token | None, last: Key, xmin: int, running: list[int]) -> Token:

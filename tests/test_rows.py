@@ -1,5 +1,7 @@
-"""A task's JSON, as PostgreSQL writes it for a list, is what `TaskOut` would answer."""
+"""A task's JSON, as PostgreSQL writes it for a list or a sync page, is what `TaskOut` would
+answer."""
 
+import json
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -11,6 +13,7 @@ from backend import db
 from backend.models import tasks
 from backend.queries import to_task
 from backend.rows import shown
+from backend.schemas import Changes
 from tests.conftest import Env
 
 Headers = dict[str, str]
@@ -93,3 +96,38 @@ def test_a_list_and_a_read_show_each_task_as_its_creation_answered(
         assert read.content == created[task["id"]]
         assert task == read.json()
     assert listed.content == b"[" + b",".join(created[t["id"]] for t in listed.json()) + b"]"
+
+
+def test_a_sync_page_is_what_pydantic_writes_around_each_task_as_its_creation_answered(
+    client: TestClient, auth_headers: Headers
+) -> None:
+    """A sync page has PostgreSQL write each task, and joins them into `Changes`: the same
+    bytes as the model would write, each task as its creation answered it."""
+    created = {}
+    for body in ({"title": "one", "tags": ["x"]}, {"title": "two", "priority": "high"}, {}, {}):
+        answer = client.post("/api/tasks", json={"title": "t", **body}, headers=auth_headers)
+        created[answer.json()["id"]] = answer.content
+    gone = sorted(created)[-2:]
+
+    def page(since: str | None = None, limit: int = 100) -> Any:
+        params: dict[str, Any] = {"limit": limit, **({"since": since} if since else {})}
+        return client.get("/api/tasks/changes", params=params, headers=auth_headers)
+
+    first = page(limit=3)
+    rest = page(first.json()["next_since"])
+    for task_id in gone:
+        client.delete(f"/api/tasks/{task_id}", headers=auth_headers)
+        client.delete(f"/api/tasks/trash/{task_id}", headers=auth_headers)
+    purged = page(rest.json()["next_since"])
+
+    for answer in (first, rest, purged):
+        assert answer.headers["content-type"] == "application/json"
+        written = Changes.model_validate_json(answer.content).model_dump_json()
+        assert answer.content == written.encode()
+    assert [first.json()["has_more"], rest.json()["has_more"]] == [True, False]
+    changed = first.json()["changes"] + rest.json()["changes"]
+    assert sorted(task["id"] for task in changed) == sorted(created)
+    assert [json.dumps(task, separators=(",", ":"), ensure_ascii=False) for task in changed] == [
+        created[task["id"]].decode() for task in changed
+    ]
+    assert (purged.json()["changes"], purged.json()["purged"]) == ([], gone)

@@ -19,16 +19,16 @@ Since = Annotated[
 
 async def list_changes(
     call: CallDep, response: Response, since: Since = None, limit: Limit = 100
-) -> Changes:
+) -> Response:
     """Tasks written and ids purged since `since`, at least once each; `next_since` goes on."""
     changes, outcome = await blocking(sync.changes, get_engine(), call, since or None, limit)
     answer(outcome, response)
-    return changes
+    return Response(changes, media_type="application/json", headers=response.headers)
 
 
 def router(prefix: str, *, path_user: bool = False) -> APIRouter:
     """The sync route under the task collection at `prefix`."""
     routes = callers_router(prefix, path_user=path_user)
     responses = error_responses(*ON_READ, 410, path_user=path_user)
-    routes.get("/changes", responses=responses)(list_changes)
+    routes.get("/changes", response_model=Changes, responses=responses)(list_changes)
     return routes
