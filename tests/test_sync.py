@@ -132,6 +132,7 @@ def test_small_pages_serve_every_task_once_and_end(
 
     assert sorted(replica.received) == sorted(t["id"] for t in tasks)
     assert all(page["has_more"] for page in pages[:-1])
+    assert len(pages) == -(-len(tasks) // limit)  # a full last page says none follows
     assert replica.state() == server_state(database_url, user_id)
     assert replica.page()["changes"] == []
 
