@@ -251,7 +251,7 @@ def changes(db: Engine, call: Call, since: str | None, limit: int) -> tuple[str,
 def changes_text(written: list[str], purged: list[int], next_since: str, has_more: bool) -> str:
     """A `Changes` object as pydantic writes it, around tasks already written as JSON."""
     return (
-        f'{{"changes":[{",".join(written)}],"purged":{json.dumps(purged, separators=(",", ":"))},'
+        f'{{"changes":[{",".join(written)}],"purged":[{",".join(map(str, purged))}],'
         f'"next_since":{json.dumps(next_since)},"has_more":{json.dumps(has_more)}}}'
     )
 
