@@ -98,14 +98,14 @@ def send(
     connection: Connection, statement: ClauseElement, params: Mapping[str, Any] | None
 ) -> list[Row]:
     """Run the statement with `params` on the connection's psycopg connection; its rows."""
-    compiled = sendable(statement, connection.dialect)
-    sql, values = compiled.compiled.string, compiled.values(params)
+    known = sendable(statement, connection.dialect)
+    sql, values = known.compiled.string, known.values(params)
     driver = connection.connection.driver_connection
     assert isinstance(driver, psycopg.Connection)
     try:
         with driver.cursor(row_factory=dict_row) as cursor:
             cursor.execute(sql, values)
-            return compiled.rows(cursor)
+            return known.rows(cursor)
     except psycopg.Error as error:
         broken = driver.closed  # lost, or closed for a timeout (`db.BoundedConnection`)
         if broken:
