@@ -5,7 +5,6 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -21,51 +20,16 @@ from backend.errors import DatabaseNotConfigured
 from backend.main import create_app
 from backend.pagination import Cursor, Order, Sort, SortValue
 from tests.conftest import Env
+from tests.wire import Wire, round_trips, traced
 
 Headers = dict[str, str]
-
-
-class Wire:
-    """libpq's own trace of every message the app's connections send and receive."""
-
-    def __init__(self) -> None:
-        self.file = tempfile.TemporaryFile()  # noqa: SIM115 (closed by the fixture)
-
-    def start(self, dbapi_connection: Any, *_: Any) -> None:
-        dbapi_connection.pgconn.trace(self.file.fileno())
-        dbapi_connection.pgconn.set_trace_flags(
-            psycopg.pq.Trace.SUPPRESS_TIMESTAMPS | psycopg.pq.Trace.REGRESS_MODE
-        )
-
-    def stop(self, dbapi_connection: Any, *_: Any) -> None:
-        dbapi_connection.pgconn.untrace()
-
-    def sent(self) -> list[str]:
-        """Messages from the client since the last call."""
-        self.file.seek(0)
-        text = self.file.read().decode()
-        self.file.seek(0)
-        self.file.truncate()
-        messages = re.split(r"\n(?=[FB]\t)", text.strip())  # SQL with newlines spans lines
-        return [m.split("\t", 2)[2] for m in messages if m.startswith("F\t")]
-
-
-def round_trips(messages: list[str]) -> int:
-    """Each Sync (extended protocol) or Query (simple protocol) waits for the server."""
-    return sum(1 for m in messages if m.startswith(("Sync", "Query")))
 
 
 @pytest.fixture
 def wire(client: TestClient, auth_headers: Headers) -> Iterator[Wire]:
     client.get("/api/tasks", headers=auth_headers)  # a warm instance: the engine exists
-    engine = db.get_engine()
-    tracer = Wire()
-    event.listen(engine, "checkout", tracer.start)
-    event.listen(engine, "checkin", tracer.stop)
-    yield tracer
-    event.remove(engine, "checkout", tracer.start)
-    event.remove(engine, "checkin", tracer.stop)
-    tracer.file.close()
+    with traced(db.get_engine()) as tracer:
+        yield tracer
 
 
 def test_every_operation_is_one_round_trip_with_the_user_in_the_statement(
