@@ -41,11 +41,20 @@ def version() -> tuple[int, ...]:
     return tuple(int(part) for part in found.groups())
 
 
-def tracking_off() -> str:
-    """1.21 and later track protocol-level prepared statements themselves (Neon's 1.22+ do):
-    off here, so on any version the pooler breaks what psycopg prepares, as Debian's 1.18 does.
+def prepared_statements(tracking: bool) -> str:
+    """Whether the pooler tracks protocol-level prepared statements (1.21 and later can).
+
+    Off, on any version, it breaks what psycopg prepares, as Debian's 1.18 does: the app's
+    default, unprepared statements must work there. On, it is Neon's pooler (1.22+), which
+    DATABASE_PREPARED_STATEMENTS needs.
     """
-    return "max_prepared_statements = 0\n" if version() >= (1, 21) else ""
+    if not tracking:
+        return "max_prepared_statements = 0\n" if version() >= (1, 21) else ""
+    if version() < (1, 22):
+        if os.environ.get("CI") == "true":
+            pytest.fail("PgBouncer 1.22+ is missing: .ci/run builds it")
+        pytest.skip("PgBouncer 1.22+ tracks prepared statements: scripts/install_pgbouncer.sh")
+    return "max_prepared_statements = 200\n"  # PgBouncer's default since 1.22
 
 
 @dataclass
@@ -57,6 +66,8 @@ class Bouncer:
     url: str
     run_as: str
     process: "subprocess.Popen[bytes] | None" = None
+    tracking: bool = False
+    """It keeps prepared statements, as Neon's pooler does."""
 
     def start(self) -> None:
         user = ["-u", self.run_as] if os.geteuid() == 0 else []  # it refuses to run as root
@@ -98,16 +109,17 @@ def bouncer(database_url: str) -> Iterator[Bouncer]:
 
 @contextmanager
 def running_bouncer(
-    database_url: str, *, pool_size: int = 1, max_clients: int = 100
+    database_url: str, *, pool_size: int = 1, max_clients: int = 100, tracking: bool = False
 ) -> Iterator[Bouncer]:
     """PgBouncer in transaction mode in front of `database_url`'s server, stopped afterwards.
 
-    `pool_size` server connections serve up to `max_clients` client connections.
+    `pool_size` server connections serve up to `max_clients` client connections;
+    `tracking`: it keeps prepared statements, as Neon's does.
     """
     if not os.path.exists(PGBOUNCER):
         if os.environ.get("CI") == "true":
-            pytest.fail("pgbouncer is missing: .ci/run installs Debian's pgbouncer")
-        pytest.skip("pgbouncer is not installed (apt-get install pgbouncer)")
+            pytest.fail("pgbouncer is missing: .ci/run builds it")
+        pytest.skip("pgbouncer is not installed (scripts/install_pgbouncer.sh)")
     target = make_url(database_url)
     host = str(target.query.get("host") or target.host or "127.0.0.1")
     port = free_port()
@@ -127,14 +139,14 @@ def running_bouncer(
             # named _pg3_0, so a second client that prepares collides there, every time.
             f"pool_mode = transaction\ndefault_pool_size = {pool_size}\n"
             f"min_pool_size = {pool_size}\nmax_client_conn = {max_clients}\n"
-            "server_round_robin = 1\nlogfile =\n" + tracking_off()
+            "server_round_robin = 1\nlogfile =\n" + prepared_statements(tracking)
         )
         for path in (auth, config):
             path.chmod(0o644)
         url = f"postgresql://{target.username}@127.0.0.1:{port}/{target.database}"
         # A Unix socket (the embedded server's) is reachable by its owner only.
         run_as = pwd.getpwuid(os.stat(host).st_uid).pw_name if host.startswith("/") else "nobody"
-        running = Bouncer(config, port, url, run_as)
+        running = Bouncer(config, port, url, run_as, tracking=tracking)
         running.start()
         try:
             yield running
