@@ -13,12 +13,19 @@ call's values, is refused. A failure is what `Connection.execute` raises: the `D
 subclass of the driver's error, whose `connection_invalidated` says the connection broke,
 and then the connection is dropped. SQLAlchemy's cursor events do not fire for these
 statements; the pool's do.
+
+Where the engine allows it (DATABASE_PREPARED_STATEMENTS), a statement is prepared on each
+connection at its first use there, its Parse sent with it in one round trip: the server
+then neither parses nor plans it again on that connection, which was half of its time
+(`bench/README.md`). A statement whose best plan depends on its values says
+`execution_options(prepare=False)` and is planned at each use.
 """
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
+from weakref import WeakSet
 
 import psycopg
 from psycopg import Column
@@ -26,7 +33,7 @@ from psycopg.rows import dict_row
 from sqlalchemy import Connection
 from sqlalchemy.engine.interfaces import Dialect
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql import ClauseElement, Executable
 from sqlalchemy.sql.compiler import SQLCompiler
 
 Row = dict[str, Any]
@@ -46,6 +53,22 @@ class Sendable:
     results: tuple[tuple[str, Processor], ...] | None = None
     """Each column whose type processes its value; known from the first answer's columns
     (threads that meet a statement's first answer at once find the same)."""
+    prepare: bool = True
+    """False (its `prepare` execution option) where its plan depends on its values."""
+    prepared_on: WeakSet[psycopg.Connection[Any]] = field(default_factory=WeakSet)
+    """The connections that hold it prepared (each is used by one thread at a time)."""
+
+    def execute(self, cursor: psycopg.Cursor[Row], values: dict[str, Any]) -> None:
+        """Send the statement, prepared if the connection allows it and the statement wants it."""
+        driver = cursor.connection
+        if driver.prepare_threshold is None or not self.prepare:
+            cursor.execute(self.compiled.string, values, prepare=False)
+        elif driver in self.prepared_on:
+            cursor.execute(self.compiled.string, values, prepare=True)
+        else:
+            with driver.pipeline():  # its Parse goes with it: still one round trip
+                cursor.execute(self.compiled.string, values, prepare=True)
+            self.prepared_on.add(driver)
 
     def values(self, params: Mapping[str, Any] | None) -> dict[str, Any]:
         values = dict(self.compiled.construct_params(params))
@@ -75,7 +98,8 @@ def sendable(statement: ClauseElement, dialect: Dialect) -> Sendable:
         process = bind.type.dialect_impl(dialect).bind_processor(dialect)
         if process is not None:
             binds.append((compiled.escaped_bind_names.get(name, name), process))
-    return Sendable(compiled, dialect, tuple(binds))
+    options = statement.get_execution_options() if isinstance(statement, Executable) else {}
+    return Sendable(compiled, dialect, tuple(binds), prepare=options.get("prepare", True))
 
 
 def result_processors(
@@ -104,7 +128,7 @@ def send(
     assert isinstance(driver, psycopg.Connection)
     try:
         with driver.cursor(row_factory=dict_row) as cursor:
-            cursor.execute(sql, values)
+            known.execute(cursor, values)
             return known.rows(cursor)
     except psycopg.Error as error:
         broken = driver.closed  # lost, or closed for a timeout (`db.BoundedConnection`)

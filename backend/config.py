@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(default=600, ge=0)
     cron_secret: SecretStr | None = None
     database_timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 5.0
+    database_prepared_statements: bool = False
+    """Prepare each statement on a connection at its first use: only where the server or
+    the pooler keeps them (a direct connection, PgBouncer 1.22+ as Neon's pooled endpoint)."""
 
     @classmethod
     def settings_customise_sources(

@@ -23,6 +23,9 @@ from backend.once import Once
 
 POOL_SIZE = 5
 MIN_CONNECT_TIMEOUT = 2  # libpq and psycopg round a shorter connect_timeout up to 2 s
+PREPARE_THRESHOLD = 5
+"""psycopg's own default, for a statement that does not choose (the app's statements do:
+`compiled.send`); None turns preparing off on the connection."""
 
 DEADLINE: ContextVar[float | None] = ContextVar("database_deadline", default=None)
 
@@ -144,11 +147,14 @@ def socket_bounds(timeout: float) -> dict[str, int]:
     }
 
 
-def engine_for(url: str, *, pool_size: int = POOL_SIZE, timeout: float = 5.0) -> Engine:
+def engine_for(
+    url: str, *, pool_size: int = POOL_SIZE, timeout: float = 5.0, prepared: bool = False
+) -> Engine:
     """An engine whose single statements commit on their own: no BEGIN/COMMIT round trips.
 
     `timeout` bounds each wait (a free pooled connection, the connect, an answer); inside
-    `deadline()` they share what is left of it.
+    `deadline()` they share what is left of it. `prepared` lets statements be prepared on
+    their connection, which a pooler in transaction mode breaks unless it tracks them.
     """
     engine = create_engine(
         make_url(sqlalchemy_url(url)).set(drivername="postgresql+psycopg_startup"),
@@ -161,7 +167,7 @@ def engine_for(url: str, *, pool_size: int = POOL_SIZE, timeout: float = 5.0) ->
         pool_reset_on_return=None,
         use_native_hstore=False,  # skips a type lookup in its own transaction at first connect
         connect_args={
-            "prepare_threshold": None,
+            "prepare_threshold": PREPARE_THRESHOLD if prepared else None,
             "bounded_timeout": timeout,
             **socket_bounds(timeout),
         },
@@ -200,7 +206,11 @@ def get_engine() -> Engine:
             "DATABASE_URL is not set: point it at PostgreSQL (Neon's pooled URL in production)"
         )
     url = settings.database_url.get_secret_value()
-    return engine_for(url, timeout=settings.database_timeout_seconds)
+    return engine_for(
+        url,
+        timeout=settings.database_timeout_seconds,
+        prepared=settings.database_prepared_statements,
+    )
 
 
 def drop_engine() -> None:

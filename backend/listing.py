@@ -128,7 +128,10 @@ def list_tasks(db: Engine, call: Call, query: ListQuery) -> tuple[str, Cursor | 
 
 @lru_cache(maxsize=SHAPES)
 def list_page_statement(envelope: Envelope, shape: ListShape) -> Select[Any]:
-    return paged(envelope, list_statement(shape, envelope.gate))
+    statement = paged(envelope, list_statement(shape, envelope.gate))
+    if shape.q or shape.tags:  # how many rows match decides the plan: planned at each use
+        statement = statement.execution_options(prepare=False)
+    return statement
 
 
 def paged(envelope: Envelope, rows: Select[Any]) -> Select[Any]:

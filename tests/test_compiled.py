@@ -1,5 +1,6 @@
 """Statements sent to psycopg directly answer what SQLAlchemy's `Connection.execute` answers:
-the same rows and types, its processing of values both ways, and its errors."""
+the same rows and types, its processing of values both ways, and its errors, whether they
+are prepared or not."""
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -18,8 +19,10 @@ from backend.models import tasks
 from tests.conftest import Env
 
 
-@pytest.fixture
-def engine(env: Env) -> Engine:
+@pytest.fixture(params=[False, True], ids=["unprepared", "prepared"])
+def engine(env: Env, request: pytest.FixtureRequest) -> Engine:
+    """The app's engine, with statements prepared (at first use, `test_prepared.py`) or not."""
+    env(DATABASE_PREPARED_STATEMENTS=str(request.param).lower())
     return db.get_engine()
 
 

@@ -1,4 +1,5 @@
-"""The data path on the wire: one round trip per operation, no transactions, no prepares."""
+"""The data path on the wire: one round trip per operation, no transactions, and by default
+no prepared statements (`test_prepared.py` has them)."""
 
 import logging
 import os
@@ -169,7 +170,7 @@ def test_an_invalid_request_checks_out_no_connection(
     assert wire.sent() == []
 
 
-def test_statements_are_never_prepared_on_the_server_however_often_they_run(
+def test_by_default_statements_are_never_prepared_however_often_they_run(
     client: TestClient, auth_headers: Headers, wire: Wire
 ) -> None:
     for _ in range(12):
@@ -239,7 +240,7 @@ def test_the_engine_is_built_on_first_use_not_at_import(env: Env) -> None:
     assert result.returncode == 0, result.stderr.decode()
 
 
-def test_the_engine_never_pre_pings_and_never_prepares(env: Env) -> None:
+def test_the_engine_never_pre_pings_and_by_default_never_prepares(env: Env) -> None:
     engine = db.get_engine()
 
     assert engine.pool._pre_ping is False

@@ -18,9 +18,12 @@ from pathlib import Path
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import make_url, text
+from sqlalchemy import Engine, make_url, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql import ClauseElement
 
 from backend import db
+from backend.compiled import Row, send
 from backend.db import engine_for
 from backend.main import create_app
 from tests.conftest import Env
@@ -175,25 +178,65 @@ def wait_until_every_idle_socket_is_readable() -> None:
 def test_every_route_works_through_pgbouncer_in_transaction_mode(
     pooled_client: TestClient, auth_headers: Headers
 ) -> None:
-    created = pooled_client.post("/api/tasks", json={"title": "pooled"}, headers=auth_headers)
-    url = created.headers["location"]
+    assert every_route(pooled_client, auth_headers) == [201] + [200] * 11
 
-    statuses = [
-        pooled_client.get(url, headers=auth_headers).status_code,
-        pooled_client.put(url, json={"title": "again"}, headers=auth_headers).status_code,
-        pooled_client.patch(url, json={"tags": ["x"]}, headers=auth_headers).status_code,
-        pooled_client.patch(f"{url}/complete", headers=auth_headers).status_code,
-        pooled_client.get("/api/tasks?tag=x&sort=title", headers=auth_headers).status_code,
-        pooled_client.delete(url, headers=auth_headers).status_code,
-        pooled_client.get("/api/tasks/trash", headers=auth_headers).status_code,
-        pooled_client.post(f"{url}/restore", headers=auth_headers).status_code,
-        pooled_client.delete(url, headers=auth_headers).status_code,
-        pooled_client.post("/api/tasks/trash/empty", headers=auth_headers).status_code,
-        pooled_client.get("/api/health/db").status_code,
+
+def test_prepared_statements_work_through_a_pooler_that_tracks_them_as_neons_does(
+    env: Env, database_url: str, auth_headers: Headers
+) -> None:
+    with running_bouncer(database_url, tracking=True) as tracking:
+        env(DATABASE_URL=tracking.url, DATABASE_PREPARED_STATEMENTS="true")
+        client = TestClient(create_app())
+        other = engine_for(tracking.url, pool_size=1, prepared=True)  # another instance
+        passes = []
+        try:
+            for _ in range(3):  # prepared at first use, then bound; the two instances interleave
+                passes.append(every_route(client, auth_headers))
+                passes.append([len(send_on(other, text("SELECT 1 AS one")))])
+        finally:
+            other.dispose()
+
+    assert passes == [[201] + [200] * 11, [1]] * 3
+
+
+def every_route(client: TestClient, headers: Headers) -> list[int]:
+    """The status of a request to each route, a new task's from its creation to its purge."""
+    created = client.post("/api/tasks", json={"title": "pooled"}, headers=headers)
+    url = created.headers["location"]
+    return [
+        created.status_code,
+        client.get(url, headers=headers).status_code,
+        client.put(url, json={"title": "again"}, headers=headers).status_code,
+        client.patch(url, json={"tags": ["x"]}, headers=headers).status_code,
+        client.patch(f"{url}/complete", headers=headers).status_code,
+        client.get("/api/tasks?tag=x&sort=title", headers=headers).status_code,
+        client.delete(url, headers=headers).status_code,
+        client.get("/api/tasks/trash", headers=headers).status_code,
+        client.post(f"{url}/restore", headers=headers).status_code,
+        client.delete(url, headers=headers).status_code,
+        client.post("/api/tasks/trash/empty", headers=headers).status_code,
+        client.get("/api/health/db").status_code,
     ]
 
-    assert created.status_code == 201
-    assert statuses == [200] * 11
+
+def send_on(engine: Engine, statement: ClauseElement) -> list[Row]:
+    with engine.connect() as connection:
+        return send(connection, statement, None)
+
+
+def test_prepared_statements_break_on_a_pooler_that_does_not_track_them(bouncer: Bouncer) -> None:
+    """The control: why DATABASE_PREPARED_STATEMENTS is off unless the pooler is Neon's kind."""
+    first, second = (engine_for(bouncer.url, pool_size=1, prepared=True) for _ in range(2))
+    statement = text("SELECT 1 AS one")
+    try:
+        send_on(first, statement)
+        with pytest.raises(DBAPIError) as broken:
+            send_on(second, statement)  # prepared under the name the first gave its own
+    finally:
+        first.dispose()
+        second.dispose()
+
+    assert isinstance(broken.value.orig, psycopg.errors.DuplicatePreparedStatement)
 
 
 def test_this_pooler_breaks_statements_psycopg_prepares_on_its_own(bouncer: Bouncer) -> None:

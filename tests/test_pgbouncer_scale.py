@@ -2,7 +2,9 @@
 
 Each simulated function instance is a thread with an engine of its own (one connection, as
 a Lambda instance holds), sending the app's own statements; PgBouncer multiplexes them over
-10 server connections, as Neon's pooler multiplexes thousands.
+10 server connections, as Neon's pooler multiplexes thousands. Twice: unprepared through a
+pooler that breaks prepared statements (the default), and prepared through one that tracks
+them (DATABASE_PREPARED_STATEMENTS, as Neon's pooler allows).
 """
 
 import json
@@ -26,17 +28,21 @@ TIMEOUT = 30.0  # each wait: a client may queue behind 199 others for a server c
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def pooler(database_url: str) -> Iterator[Bouncer]:
+@pytest.fixture(scope="module", params=[False, True], ids=["unprepared", "prepared"])
+def pooler(database_url: str, request: pytest.FixtureRequest) -> Iterator[Bouncer]:
+    """The pooler; where it tracks prepared statements, the app's engines prepare them."""
     with running_bouncer(
-        database_url, pool_size=SERVER_CONNECTIONS, max_clients=INSTANCES + 50
+        database_url,
+        pool_size=SERVER_CONNECTIONS,
+        max_clients=INSTANCES + 50,
+        tracking=request.param,
     ) as running:
         yield running
 
 
-def instance(url: str, start: threading.Barrier) -> tuple[int, int]:
+def instance(url: str, prepared: bool, start: threading.Barrier) -> tuple[int, int]:
     """One cold instance: its own engine, a write and a read of its own user, then gone."""
-    engine = engine_for(url, pool_size=1, timeout=TIMEOUT)
+    engine = engine_for(url, pool_size=1, timeout=TIMEOUT, prepared=prepared)
     call = Call(user_id=f"scale-{uuid.uuid4().hex[:12]}", rate_limit=600)
     try:
         start.wait(timeout=TIMEOUT)  # every instance connects and sends at once
@@ -51,18 +57,24 @@ def test_200_instances_share_10_server_connections_without_an_error(pooler: Boun
     start = threading.Barrier(INSTANCES)
 
     with ThreadPoolExecutor(max_workers=INSTANCES) as pool:
-        futures = [pool.submit(instance, pooler.url, start) for _ in range(INSTANCES)]
+        futures = [
+            pool.submit(instance, pooler.url, pooler.tracking, start) for _ in range(INSTANCES)
+        ]
         outcomes = [future.result(timeout=120) for future in futures]
 
     assert len({task_id for task_id, _ in outcomes}) == INSTANCES
     assert {listed for _, listed in outcomes} == {1}
 
 
-def test_1000_requests_on_one_warm_connection_never_meet_a_prepared_statement(
+def test_1000_requests_on_one_warm_connection_never_meet_a_prepared_statement_error(
     pooler: Bouncer,
 ) -> None:
-    """With psycopg's default preparation (after 5 runs) this fails within about 100 requests."""
-    engine, other = (engine_for(pooler.url, pool_size=1, timeout=TIMEOUT) for _ in range(2))
+    """Unprepared, with psycopg's default preparation (after 5 runs) this fails within about
+    100 requests; prepared, without the pooler's tracking it fails at the second instance's."""
+    engine, other = (
+        engine_for(pooler.url, pool_size=1, timeout=TIMEOUT, prepared=pooler.tracking)
+        for _ in range(2)
+    )
     call, passer_by = (Call(user_id=f"warm-{uuid.uuid4().hex[:12]}") for _ in range(2))
     queries.create_task(engine, call, {"title": "warm"})
     try:
