@@ -367,6 +367,12 @@ def summary(times: list[float]) -> tuple[float, float]:
     return statistics.median(times), statistics.quantiles(times, n=20)[-1]
 
 
+def raw_preparing() -> dict[str, Any]:
+    """The raw clients prepare when the app does, as psycopg does by default; else never."""
+    prepared = os.environ.get("DATABASE_PREPARED_STATEMENTS") == "true"
+    return {} if prepared else {"prepare_threshold": None}
+
+
 def bench_warm(url: str, ids: Ids, iterations: int) -> tuple[bytes, Any]:
     """Print the warm table; return the list's SQL and parameters as the app sends them."""
     from backend import lambda_handler
@@ -399,7 +405,7 @@ def bench_warm(url: str, ids: Ids, iterations: int) -> tuple[bytes, Any]:
     print(f"\nWarm invocations: {iterations} of each, in {BLOCKS} blocks per side; µs per call")
     print("floor: the natural statement; same: the app's own SQL, both by raw psycopg + json")
     print(ROW.format("operation", *COLUMNS))
-    with psycopg.connect(url, autocommit=True, prepare_threshold=None, row_factory=dict_row) as c:
+    with psycopg.connect(url, autocommit=True, row_factory=dict_row, **raw_preparing()) as c:
         for op, probed, (sql, params, trips) in zip(ops, probed_ids, probes, strict=True):
             app = invoker(op, ids.take(op, calls))
             natural = [{"user": op.user, "id": t[0], "ids": t} for t in ids.take(op, calls)]
@@ -583,7 +589,7 @@ def bench_throughput(url: str, sql: bytes, params: Any, seconds: float) -> None:
         app_rate, app_failed = hammer(http_client, seconds)
 
     def database_client() -> Callable[[], bool]:
-        connection = psycopg.connect(url, autocommit=True, prepare_threshold=None)
+        connection = psycopg.connect(url, autocommit=True, **raw_preparing())
 
         def call() -> bool:
             connection.execute(sql, params).fetchall()
@@ -669,6 +675,11 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, help="per operation (300; 100 with latency)")
     parser.add_argument("--cold-runs", type=int, default=5, help="fresh interpreters (5; 0 skips)")
     parser.add_argument("--seconds", type=float, default=5, help="of throughput; 0 skips (5)")
+    parser.add_argument(
+        "--prepared",
+        action="store_true",
+        help="DATABASE_PREPARED_STATEMENTS=true; the raw clients prepare as psycopg does",
+    )
     args = parser.parse_args()
     iterations = args.iterations or (100 if args.latency_ms else 300)
     calls = (iterations // BLOCKS) * (BLOCKS + 1)
@@ -681,11 +692,13 @@ def main() -> None:
         # The rate limit stays in every statement, but never answers 429 to the bench.
         os.environ.update(DATABASE_URL=url, BETTER_AUTH_SECRET=SECRET)
         os.environ.update(RATE_LIMIT_PER_MINUTE=str(10**9))
+        os.environ.update(DATABASE_PREPARED_STATEMENTS=str(args.prepared).lower())
         server = "BENCH_DATABASE_URL" if "BENCH_DATABASE_URL" in os.environ else "embedded"
         print(
             f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, {server} PostgreSQL", end=""
         )
-        print(f", +{args.latency_ms:g} ms each way")
+        print(f", +{args.latency_ms:g} ms each way", end="")
+        print(", prepared statements" if args.prepared else ", unprepared statements")
         sql, params = bench_warm(url, ids, iterations)
         if args.cold_runs:
             bench_cold(args.cold_runs, None)
