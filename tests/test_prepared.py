@@ -28,18 +28,18 @@ def prepared(env: Env) -> TestClient:
 
 def parsed(messages: list[str]) -> list[str]:
     """The name of each statement parsed: "" for one planned only for this use."""
-    return [re.match(r'Parse\t "([^"]*)"', m)[1] for m in messages if m.startswith("Parse")]  # type: ignore[index]
+    return re.findall(r'^Parse\t "([^"]*)"', "\n".join(messages), re.MULTILINE)
 
 
 def bound(messages: list[str]) -> list[str]:
     """The statement each Bind runs."""
-    return [re.match(r'Bind\t "[^"]*" "([^"]*)"', m)[1] for m in messages if m.startswith("Bind")]  # type: ignore[index]
+    return re.findall(r'^Bind\t "[^"]*" "([^"]*)"', "\n".join(messages), re.MULTILINE)
 
 
-def twice(
-    wire: Wire, request: Callable[[], Response], times: int = 2
+def repeated(
+    wire: Wire, request: Callable[[], Response], times: int
 ) -> list[tuple[Response, list[str]]]:
-    """Requests of one kind (two), each with the messages it sent."""
+    """Requests of one kind, each with the messages it sent."""
     return [(request(), wire.sent()) for _ in range(times)]
 
 
@@ -57,7 +57,7 @@ def test_a_statement_is_prepared_with_its_first_use_in_one_round_trip_then_only_
     }
 
     with traced(db.get_engine()) as wire:
-        runs = {name: twice(wire, request) for name, request in kinds.items()}
+        runs = {name: repeated(wire, request, 2) for name, request in kinds.items()}
 
     for name, ((first, sent_first), (second, sent_second)) in runs.items():
         assert (first.status_code, second.status_code) == (200, 200), name
@@ -78,7 +78,7 @@ def test_a_search_is_planned_at_each_use_as_its_values_decide(
     prepared.post("/api/tasks", json={"title": "a word", "tags": ["a"]}, headers=auth_headers)
 
     with traced(db.get_engine()) as wire:  # past psycopg's own threshold (5) too
-        runs = twice(wire, lambda: prepared.get(f"/api/tasks?{search}", headers=auth_headers), 7)
+        runs = repeated(wire, lambda: prepared.get(f"/api/tasks?{search}", headers=auth_headers), 7)
 
     for response, messages in runs:
         assert len(response.json()) == 1
@@ -100,7 +100,7 @@ def test_a_new_connection_prepares_its_statements_again(
         )
 
     with traced(db.get_engine()) as wire:
-        runs = twice(wire, read)
+        runs = repeated(wire, read, 2)
 
     (first, sent_first), (second, sent_second) = runs
     assert (first.status_code, second.status_code) == (200, 200)
