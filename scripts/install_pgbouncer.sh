@@ -20,7 +20,7 @@ curl -fsSL --retry 3 -o "$work/source.tar.gz" "$SOURCE"
 echo "$SHA256  $work/source.tar.gz" | sha256sum --check --quiet
 tar -xzf "$work/source.tar.gz" -C "$work"
 cd "$work/pgbouncer-$VERSION"
-./configure --quiet --without-cares --without-systemd --without-pam --without-ldap
+./configure --quiet --without-cares --without-systemd --without-pam >/dev/null
 make --silent -j"$(nproc)" >/dev/null
 install -m 0755 pgbouncer /usr/local/bin/pgbouncer
 /usr/local/bin/pgbouncer --version | head -1
