@@ -31,7 +31,8 @@ from tests.syncing import Replica
 
 Headers = dict[str, str]
 
-PGBOUNCER = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
+PGBOUNCER = os.environ.get("PGBOUNCER") or shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
+"""The binary: $PGBOUNCER (`.ci/run` names its own build), else the first on the PATH."""
 
 
 def version() -> tuple[int, ...]:
