@@ -76,6 +76,8 @@ import json as _json
 _peak = [line for line in open("/proc/self/status") if line.startswith("VmHWM:")]
 print(_json.dumps({"maxrss_kb": int(_peak[0].split()[1])}), flush=True)
 """
+SIZE_LINES = ("Unzipped", "Zipped")
+"""The lines of `scripts/package_lambda.py`'s output that give the sizes and their goals."""
 EXIT = "\nimport os; os._exit(0)"  # interpreter shutdown is no part of a cold start
 SEED = """
 INSERT INTO tasks (user_id, title, description, priority, tags, due_at,
@@ -462,7 +464,13 @@ def lambda_package() -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix="bench-package-") as folder:
         archive = Path(folder) / "lambda.zip"
         script = [sys.executable, str(ROOT / "scripts/package_lambda.py"), "--native"]
-        subprocess.run([*script, "--output", str(archive)], check=True, capture_output=True)
+        built = subprocess.run(
+            [*script, "--output", str(archive)], check=True, capture_output=True, text=True
+        )
+        print("\nThe Lambda package (scripts/package_lambda.py --native: this interpreter)")
+        for line in built.stdout.splitlines():
+            if line.startswith(SIZE_LINES):
+                print(f"  {line}")
         with zipfile.ZipFile(archive) as unzipped:
             unzipped.extractall(Path(folder) / "package")
         # The floor imports sqlmodel and with it SQLAlchemy's ORM, which the function does
