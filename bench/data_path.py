@@ -113,6 +113,8 @@ sys.stdout.flush()
 """
 
 Invoke = Callable[[], object]
+Probed = tuple[bytes, Any, float]
+"""An operation's SQL and parameters as the app sends them, and its round trips per call."""
 
 
 @dataclass(frozen=True)
@@ -303,7 +305,7 @@ def round_trips(trace: bytes) -> int:
     return sum(message.startswith((b"Sync", b"Query")) for message in sent)
 
 
-def probe(invokers: list[Invoke], calls: int = 3) -> list[tuple[bytes, Any, float]]:
+def probe(invokers: list[Invoke], calls: int = 3) -> list[Probed]:
     """Each operation's SQL and parameters as the app sends them, and its round trips per call.
 
     Measured on an engine thrown away afterwards, so the timed runs carry no listeners, and
@@ -377,50 +379,76 @@ def raw_preparing() -> dict[str, Any]:
 
 def bench_warm(url: str, ids: Ids, iterations: int) -> tuple[bytes, Any]:
     """Print the warm table; return the list's SQL and parameters as the app sends them."""
-    from backend import lambda_handler
-
-    quiet_request_log()
-
-    def invoker(op: Operation, targets: list[list[int]]) -> Invoke:
-        requests = deque(lambda_event(op, tasks) for tasks in targets)
-
-        def invoke() -> None:
-            response = lambda_handler.handler(requests.popleft(), CONTEXT)
-            assert response["statusCode"] == op.status, response
-
-        return invoke
-
-    def floor(conn: psycopg.Connection[dict[str, Any]], sql: Any, params: list[Any]) -> Invoke:
-        calls = deque(params)
-
-        def run() -> str:
-            rows = conn.execute(sql, calls.popleft()).fetchall()
-            return json.dumps(rows, default=lambda value: value.isoformat())
-
-        return run
-
     size = iterations // BLOCKS
     calls = size * (BLOCKS + 1)
-    ops = operations()
-    probed_ids = [ids.take(op, 4) for op in ops]  # the probe's warm-up call and its 3
-    probes = probe([invoker(op, task_ids) for op, task_ids in zip(ops, probed_ids, strict=True)])
+    ops, probed_ids, probes = probed_operations(ids)
     print(f"\nWarm invocations: {iterations} of each, in {BLOCKS} blocks per side; µs per call")
     print("floor: the natural statement; same: the app's own SQL, both by raw psycopg + json")
     print(ROW.format("operation", *COLUMNS))
     with psycopg.connect(url, autocommit=True, row_factory=dict_row, **raw_preparing()) as c:
         for op, probed, (sql, params, trips) in zip(ops, probed_ids, probes, strict=True):
-            app = invoker(op, ids.take(op, calls))
-            natural = [{"user": op.user, "id": t[0], "ids": t} for t in ids.take(op, calls)]
-            same = [readdressed(params, probed[-1], t) for t in ids.take(op, calls)]
-            times = alternating([app, floor(c, op.natural, natural), floor(c, sql, same)], size)
+            times = alternating(sides(c, op, ids, calls, sql, params, probed[-1]), size)
             (a50, a95), (n50, _), (s50, _) = (summary(side) for side in times)
             figures = (f"{a50:.0f}", f"{a95:.0f}", f"{n50:.0f}", f"{a50 / n50:.2f}x")
             print(ROW.format(op.label, *figures, f"{s50:.0f}", f"{a50 / s50:.2f}x", f"{trips:g}"))
     return probes[0][0], probes[0][1]
 
 
+def app_invoker(op: Operation, targets: list[list[int]]) -> Invoke:
+    """`op` through the Lambda entry, addressing each call's tasks in turn."""
+    from backend import lambda_handler
+
+    requests = deque(lambda_event(op, tasks) for tasks in targets)
+
+    def invoke() -> None:
+        response = lambda_handler.handler(requests.popleft(), CONTEXT)
+        assert response["statusCode"] == op.status, response
+
+    return invoke
+
+
+def raw_invoker(conn: psycopg.Connection[dict[str, Any]], sql: Any, params: list[Any]) -> Invoke:
+    """`sql` by raw psycopg with each call's parameters in turn, its rows as JSON."""
+    calls = deque(params)
+
+    def run() -> str:
+        rows = conn.execute(sql, calls.popleft()).fetchall()
+        return json.dumps(rows, default=lambda value: value.isoformat())
+
+    return run
+
+
+def probed_operations(ids: Ids) -> tuple[list[Operation], list[list[list[int]]], list[Probed]]:
+    """The operations, the tasks each one's probe addressed, and what the probes found."""
+    quiet_request_log()
+    ops = operations()
+    probed_ids = [ids.take(op, 4) for op in ops]  # the probe's warm-up call and its 3
+    pairs = zip(ops, probed_ids, strict=True)
+    return ops, probed_ids, probe([app_invoker(op, task_ids) for op, task_ids in pairs])
+
+
+def sides(
+    conn: psycopg.Connection[dict[str, Any]],
+    op: Operation,
+    ids: Ids,
+    calls: int,
+    sql: bytes,
+    params: Any,
+    probed: list[int],
+) -> list[Invoke]:
+    """`calls` of `op` three ways: the app, the natural statement, and the app's SQL, raw.
+
+    `sql` and `params` are the app's as the probe captured them addressing `probed`."""
+    app = app_invoker(op, ids.take(op, calls))
+    natural = [{"user": op.user, "id": t[0], "ids": t} for t in ids.take(op, calls)]
+    same = [readdressed(params, probed, t) for t in ids.take(op, calls)]
+    return [app, raw_invoker(conn, op.natural, natural), raw_invoker(conn, sql, same)]
+
+
 def quiet_request_log() -> None:
     """The request log: formatted and written as on Lambda, to /dev/null."""
+    import backend.lambda_handler  # noqa: F401  (the app configures its log as it is built)
+
     for handler in logging.getLogger("backend").handlers:
         if isinstance(handler, logging.StreamHandler):
             handler.setStream(open(os.devnull, "w"))  # noqa: SIM115
@@ -677,6 +705,15 @@ def delayed(url: str, latency_ms: float) -> Iterator[str]:
         process.join()
 
 
+def app_environment(url: str, *, prepared: bool) -> None:
+    """The app's settings: the bench's database and secret, and its statements prepared or not."""
+    os.environ.pop("APP_SECRETS_ARN", None)
+    # The rate limit stays in every statement, but never answers 429 to the bench.
+    os.environ.update(DATABASE_URL=url, BETTER_AUTH_SECRET=SECRET)
+    os.environ.update(RATE_LIMIT_PER_MINUTE=str(10**9))
+    os.environ.update(DATABASE_PREPARED_STATEMENTS=str(prepared).lower())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--latency-ms", type=float, default=0, help="added each way by a proxy")
@@ -696,11 +733,7 @@ def main() -> None:
         url, ids = stack.enter_context(seeded_database(pool_size=4 + 3 * calls))
         if args.latency_ms:
             url = stack.enter_context(delayed(url, args.latency_ms))
-        os.environ.pop("APP_SECRETS_ARN", None)
-        # The rate limit stays in every statement, but never answers 429 to the bench.
-        os.environ.update(DATABASE_URL=url, BETTER_AUTH_SECRET=SECRET)
-        os.environ.update(RATE_LIMIT_PER_MINUTE=str(10**9))
-        os.environ.update(DATABASE_PREPARED_STATEMENTS=str(args.prepared).lower())
+        app_environment(url, prepared=args.prepared)
         server = "BENCH_DATABASE_URL" if "BENCH_DATABASE_URL" in os.environ else "embedded"
         print(
             f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, {server} PostgreSQL", end=""
