@@ -11,7 +11,7 @@ PLATFORM_TOOLS := tests/interop/platform
 NODE_TOOLS := $(BETTER_AUTH)/node_modules/.installed $(PLATFORM_TOOLS)/node_modules/.installed
 MUTATE_CHILDREN ?= 1
 
-.PHONY: run test mutate bench bench-scale package openapi client clean
+.PHONY: run test mutate bench bench-instructions bench-scale package openapi client clean
 
 run: $(VENV)/.local-installed  ## Run the API on http://127.0.0.1:8000 (embedded PostgreSQL without DATABASE_URL)
 	$(BIN)/python -m backend serve
@@ -32,6 +32,9 @@ mutate: $(VENV)/.dev-installed $(NODE_TOOLS)  ## Mutation-test auth, keyset, mid
 
 bench: $(VENV)/.local-installed  ## Print the data path's figures as ratios to raw psycopg (BENCH_ARGS=--latency-ms 5)
 	$(BIN)/python bench/data_path.py $(BENCH_ARGS)
+
+bench-instructions: $(VENV)/.local-installed  ## Instructions per warm call (valgrind): app vs raw psycopg, free of the machine's noise
+	$(BIN)/python -m bench.instructions $(BENCH_ARGS)
 
 bench-scale: $(VENV)/.local-installed  ## 1,000,000 tasks: first vs deep page, q, tag, trash, with plans (BENCH_DATABASE_URL)
 	$(BIN)/python bench/scale.py $(BENCH_ARGS)
