@@ -339,8 +339,23 @@ def test_an_id_that_is_not_a_positive_integer_matches_no_route(
     assert response.json() == {"detail": f"No route for /api/tasks/{task_id}", "code": "NOT_FOUND"}
 
 
-def test_an_id_beyond_64_bits_is_a_404(client: TestClient, auth_headers: Headers) -> None:
-    response = client.get("/api/tasks/9223372036854775808", headers=auth_headers)
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("GET", "/api/tasks/{id}", None),
+        ("PATCH", "/api/tasks/{id}", {"title": "x"}),
+        ("PATCH", "/api/tasks/{id}/complete", None),
+        ("DELETE", "/api/tasks/{id}", None),
+        ("POST", "/api/tasks/{id}/restore", None),
+        ("DELETE", "/api/tasks/trash/{id}", None),
+        ("GET", "/api/{user}/tasks/{id}", None),
+    ],
+)
+def test_an_id_beyond_64_bits_is_a_404(
+    client: TestClient, auth_headers: Headers, user_id: str, method: str, path: str, body: object
+) -> None:
+    url = path.format(id=2**63, user=user_id)
+    response = client.request(method, url, json=body, headers=auth_headers)
 
     assert response.status_code == 404
     assert response.json() == {"detail": "Task not found", "code": "NOT_FOUND"}

@@ -5,7 +5,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Path, Request, Response
 from fastapi.openapi.constants import REF_TEMPLATE
 from fastapi.routing import APIRoute
-from pydantic import TypeAdapter
+from pydantic import AfterValidator, TypeAdapter
 from starlette.convertors import Convertor, register_url_convertor
 
 from backend.auth import AuthenticatedRoute, CurrentUser, caller
@@ -86,16 +86,21 @@ TASK = "/{task_id:task_id}"
 """The path of one task under a collection prefix."""
 
 
-async def task_id(
-    task_id: Annotated[int, Path(description="A positive 64-bit integer; anything else is a 404")],
-) -> int:
-    """Beyond 64 bits, an id that the route matched still names no task."""
+def within_bigint(task_id: int) -> int:
+    """Beyond 64 bits, an id that the route matched still names no task: a 404, not a 422
+    (an exception other than `ValueError` passes through pydantic as it is)."""
     if task_id > MAX_BIGINT:
         raise NotFound("Task not found")
     return task_id
 
 
-TaskId = Annotated[int, Depends(task_id)]
+TaskId = Annotated[
+    int,
+    Path(alias="task_id", description="A positive 64-bit integer; anything else is a 404"),
+    AfterValidator(within_bigint),
+]
+"""A task's id, as a path parameter of the route itself: a dependency of its own would be
+one more level for FastAPI to solve on every request (bench/README.md, instructions)."""
 
 
 async def path_user_is_caller(user_id: str, user: CurrentUser) -> None:

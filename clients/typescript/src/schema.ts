@@ -2585,9 +2585,9 @@ export interface operations {
                 "if-none-match"?: string | null;
             };
             path: {
-                user_id: string;
                 /** @description A positive 64-bit integer; anything else is a 404 */
                 task_id: number;
+                user_id: string;
             };
             cookie?: never;
         };
@@ -2702,9 +2702,9 @@ export interface operations {
                 "if-match"?: string | null;
             };
             path: {
-                user_id: string;
                 /** @description A positive 64-bit integer; anything else is a 404 */
                 task_id: number;
+                user_id: string;
             };
             cookie?: never;
         };
@@ -2834,9 +2834,9 @@ export interface operations {
                 "if-match"?: string | null;
             };
             path: {
-                user_id: string;
                 /** @description A positive 64-bit integer; anything else is a 404 */
                 task_id: number;
+                user_id: string;
             };
             cookie?: never;
         };
@@ -2962,9 +2962,9 @@ export interface operations {
                 "if-match"?: string | null;
             };
             path: {
-                user_id: string;
                 /** @description A positive 64-bit integer; anything else is a 404 */
                 task_id: number;
+                user_id: string;
             };
             cookie?: never;
         };
@@ -3094,9 +3094,9 @@ export interface operations {
                 "if-match"?: string | null;
             };
             path: {
-                user_id: string;
                 /** @description A positive 64-bit integer; anything else is a 404 */
                 task_id: number;
+                user_id: string;
             };
             cookie?: never;
         };
@@ -3429,9 +3429,9 @@ export interface operations {
                 "idempotency-key"?: string | null;
             };
             path: {
-                user_id: string;
                 /** @description A positive 64-bit integer; anything else is a 404 */
                 task_id: number;
+                user_id: string;
             };
             cookie?: never;
         };
@@ -3546,9 +3546,9 @@ export interface operations {
                 "if-match"?: string | null;
             };
             path: {
-                user_id: string;
                 /** @description A positive 64-bit integer; anything else is a 404 */
                 task_id: number;
+                user_id: string;
             };
             cookie?: never;
         };
