@@ -16,6 +16,8 @@ the repository's root: `python -m bench.instructions` (bench/README.md).
 """
 
 import argparse
+import functools
+import gc
 import json
 import os
 import shutil
@@ -27,6 +29,7 @@ from pathlib import Path
 import psycopg
 from psycopg.rows import dict_row
 
+from backend import local
 from bench import data_path
 
 MARKER = "os_getppid"
@@ -45,6 +48,9 @@ def mark() -> None:
 def inside(calls: int, prepared: bool, labels: Path) -> None:
     """Under valgrind: each operation's three sides, each warmed up, then `calls` of it
     between two marks; `labels` receives what each measured block was."""
+    # One token per user for the whole run, verified once in a warm-up: `data_path` mints one
+    # per second, and a new one verified inside a block would count once, there alone.
+    local.mint_token = functools.cache(local.mint_token)
     measured: list[tuple[str, str]] = []
     with data_path.seeded_database(pool_size=4 + 3 * (WARM_UP + calls)) as (url, ids):
         data_path.app_environment(url, prepared=prepared)
@@ -56,6 +62,7 @@ def inside(calls: int, prepared: bool, labels: Path) -> None:
                 for side, call in zip(SIDES, sides, strict=True):
                     for _ in range(WARM_UP):
                         call()
+                    gc.collect()  # each block starts from the same collector state
                     mark()
                     for _ in range(calls):
                         call()
