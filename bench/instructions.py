@@ -110,7 +110,12 @@ def main() -> None:
         ]
         # The same hashes in every run: dicts and sets then do the same work.
         env = {**os.environ, "PYTHONHASHSEED": "0"}
-        subprocess.run(command, check=True, env=env, cwd=data_path.ROOT, stderr=subprocess.DEVNULL)
+        done = subprocess.run(
+            command, check=False, env=env, cwd=data_path.ROOT, capture_output=True, text=True
+        )
+        if done.returncode:  # its own error, without valgrind's lines (`==pid== ...`)
+            said = [line for line in done.stderr.splitlines() if not line.startswith("==")]
+            sys.exit("the run under valgrind failed:\n" + "\n".join(said[-40:]))
         measured = json.loads(labels.read_text())
         counts = totals(Path(folder))
     if len(counts) != 2 * len(measured):  # the marker not found: a Python without symbols
