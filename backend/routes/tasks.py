@@ -2,7 +2,7 @@
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+from fastapi import APIRouter, Header, Query, Request, Response, status
 from pydantic import AfterValidator, BaseModel
 
 from backend import listing, queries
@@ -76,7 +76,8 @@ class ListParams(BaseModel):
     cursor: PageCursor = None
 
 
-async def list_query(params: Annotated[ListParams, Query()]) -> ListQuery:
+def list_query(params: ListParams) -> ListQuery:
+    """What the list's statement needs from its query parameters."""
     return ListQuery(
         status=params.status,
         priority=params.priority,
@@ -102,11 +103,12 @@ def found(task: TaskOut | None, outcome: Outcome, response: Response) -> TaskOut
 
 async def list_tasks(
     call: CallDep,
-    query: Annotated[ListQuery, Depends(list_query)],
+    params: Annotated[ListParams, Query()],
     request: Request,
     response: Response,
 ) -> Response:
     """List the caller's tasks, filtered and sorted; `Link` (`rel="next"`) names the next page."""
+    query = list_query(params)  # not a dependency: FastAPI would solve one more level
     page, next_cursor, outcome = await blocking(listing.list_tasks, get_engine(), call, query)
     answer(outcome, response)
     return listed(page, request, response, next_cursor)
