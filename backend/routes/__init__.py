@@ -138,8 +138,12 @@ def task_location(request: Request, task_id: int) -> str:
     return f"{request.scope.get('root_path', '')}/api/tasks/{task_id}"
 
 
-async def call(request: Request) -> Call:
-    """A read as its statement needs it: the caller and the rate limit."""
+def read_call(request: Request) -> Call:
+    """A read as its statement needs it: the caller and the rate limit.
+
+    A plain call in each read, not a dependency: FastAPI would solve one more level on
+    every request (bench/README.md, instructions). A write's `WriteCallDep` stays one,
+    for the `Idempotency-Key` header it documents."""
     return Call(caller(request).id, get_settings().rate_limit_per_minute)
 
 
@@ -175,7 +179,6 @@ async def if_match_header(
     return parse_if_match(if_match)
 
 
-CallDep = Annotated[Call, Depends(call)]
 WriteCallDep = Annotated[Call, Depends(write_call)]
 IfMatchDep = Annotated[IfMatch, Depends(if_match_header)]
 

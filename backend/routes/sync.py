@@ -2,12 +2,12 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from backend import sync
 from backend.db import get_engine
 from backend.execution import blocking
-from backend.routes import ON_READ, CallDep, answer, callers_router, error_responses
+from backend.routes import ON_READ, answer, callers_router, error_responses, read_call
 from backend.routes.tasks import Limit
 from backend.schemas import Changes
 
@@ -18,9 +18,10 @@ Since = Annotated[
 
 
 async def list_changes(
-    call: CallDep, response: Response, since: Since = None, limit: Limit = 100
+    request: Request, response: Response, since: Since = None, limit: Limit = 100
 ) -> Response:
     """Tasks written and ids purged since `since`, at least once each; `next_since` goes on."""
+    call = read_call(request)
     changes, outcome = await blocking(sync.changes, get_engine(), call, since or None, limit)
     answer(outcome, response)
     return Response(changes, media_type="application/json", headers=response.headers)

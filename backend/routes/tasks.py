@@ -19,7 +19,6 @@ from backend.routes import (
     ON_TASK,
     ON_WRITE,
     TASK,
-    CallDep,
     IfMatchDep,
     TaskId,
     WriteCallDep,
@@ -27,6 +26,7 @@ from backend.routes import (
     callers_router,
     error_responses,
     listed,
+    read_call,
     task_location,
 )
 from backend.schemas import (
@@ -102,13 +102,11 @@ def found(task: TaskOut | None, outcome: Outcome, response: Response) -> TaskOut
 
 
 async def list_tasks(
-    call: CallDep,
-    params: Annotated[ListParams, Query()],
-    request: Request,
-    response: Response,
+    params: Annotated[ListParams, Query()], request: Request, response: Response
 ) -> Response:
     """List the caller's tasks, filtered and sorted; `Link` (`rel="next"`) names the next page."""
     query = list_query(params)  # not a dependency: FastAPI would solve one more level
+    call = read_call(request)
     page, next_cursor, outcome = await blocking(listing.list_tasks, get_engine(), call, query)
     answer(outcome, response)
     return listed(page, request, response, next_cursor)
@@ -125,13 +123,14 @@ async def create_task(
 
 async def read_task(
     id: TaskId,
-    call: CallDep,
+    request: Request,
     response: Response,
     if_none_match: Annotated[
         str | None, Header(description="ETags the caller holds: a match is a 304")
     ] = None,
 ) -> Response:
     """Read one task; `If-None-Match` with its current ETag answers 304 without a body."""
+    call = read_call(request)
     task = found(*await blocking(queries.get_task, get_engine(), call, id), response)
     if matches_none(if_none_match, task.version):
         return Response(status_code=304, headers=dict(response.headers))

@@ -13,7 +13,6 @@ from backend.routes import (
     ON_TASK,
     ON_WRITE,
     TASK,
-    CallDep,
     IfMatchDep,
     TaskId,
     WriteCallDep,
@@ -21,13 +20,13 @@ from backend.routes import (
     callers_router,
     error_responses,
     listed,
+    read_call,
 )
 from backend.routes.tasks import Limit, PageCursor, found
 from backend.schemas import Purged, TaskOut
 
 
 async def list_trash(
-    call: CallDep,
     request: Request,
     response: Response,
     limit: Limit = 100,
@@ -35,6 +34,7 @@ async def list_trash(
 ) -> Response:
     """List the trash, most recently deleted first; `Link` names the next page."""
     page = trash.TrashPage(limit, Cursor.decode(cursor, *trash.SORT) if cursor else None)
+    call = read_call(request)
     tasks, next_cursor, outcome = await blocking(trash.list_trash, get_engine(), call, page)
     answer(outcome, response)
     return listed(tasks, request, response, next_cursor)
