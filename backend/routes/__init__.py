@@ -9,8 +9,6 @@ from pydantic import AfterValidator, TypeAdapter
 from starlette.convertors import Convertor, register_url_convertor
 
 from backend.auth import AuthenticatedRoute, CurrentUser, caller
-from backend.conditions import IfMatch
-from backend.conditions import if_match as parse_if_match
 from backend.config import get_settings
 from backend.envelope import Call, Outcome
 from backend.errors import ErrorBody, Forbidden, NotFound
@@ -170,17 +168,13 @@ async def write_call(
     return Call(user.id, get_settings().rate_limit_per_minute, key, signature, status)
 
 
-async def if_match_header(
-    if_match: Annotated[
-        str | None,
-        Header(description='`*` or strong ETags (`"3"`): write only if the task is at one of them'),
-    ] = None,
-) -> IfMatch:
-    return parse_if_match(if_match)
-
-
 WriteCallDep = Annotated[Call, Depends(write_call)]
-IfMatchDep = Annotated[IfMatch, Depends(if_match_header)]
+IfMatchHeader = Annotated[
+    str | None,
+    Header(description='`*` or strong ETags (`"3"`): write only if the task is at one of them'),
+]
+"""`If-Match`, a header parameter of each conditional write, which reads it with
+`conditions.if_match`: a dependency would be one more level for FastAPI to solve."""
 
 
 def listed(page: str, request: Request, response: Response, next: Cursor | None) -> Response:

@@ -5,7 +5,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Request, Response, status
 from pydantic import AfterValidator, BaseModel
 
-from backend import listing, queries
+from backend import conditions, listing, queries
 from backend.conditions import matches_none
 from backend.db import get_engine
 from backend.envelope import Outcome
@@ -19,7 +19,7 @@ from backend.routes import (
     ON_TASK,
     ON_WRITE,
     TASK,
-    IfMatchDep,
+    IfMatchHeader,
     TaskId,
     WriteCallDep,
     answer,
@@ -143,10 +143,11 @@ async def edit_task(
     id: TaskId,
     body: TaskPatch,
     call: WriteCallDep,
-    condition: IfMatchDep,
     response: Response,
+    if_match: IfMatchHeader = None,
 ) -> TaskOut:
     """Change only the fields given (PUT and PATCH alike); `null` clears a nullable field."""
+    condition = conditions.if_match(if_match)
     result = await blocking(queries.update_task, get_engine(), call, id, body.changes(), condition)
     return found(*result, response)
 
@@ -154,11 +155,12 @@ async def edit_task(
 async def complete_task(
     id: TaskId,
     call: WriteCallDep,
-    condition: IfMatchDep,
     response: Response,
     body: TaskComplete | None = None,
+    if_match: IfMatchHeader = None,
 ) -> TaskOut:
     """Toggle `completed`, or set it from `{"completed": true|false}`."""
+    condition = conditions.if_match(if_match)
     if body is None:
         result = await blocking(queries.toggle_task, get_engine(), call, id, condition)
     else:
@@ -168,9 +170,10 @@ async def complete_task(
 
 
 async def delete_task(
-    id: TaskId, call: WriteCallDep, condition: IfMatchDep, response: Response
+    id: TaskId, call: WriteCallDep, response: Response, if_match: IfMatchHeader = None
 ) -> TaskOut:
     """Move a task to the trash; the answer is the trashed task (`POST .../restore` undoes it)."""
+    condition = conditions.if_match(if_match)
     return found(*await blocking(queries.trash_task, get_engine(), call, id, condition), response)
 
 

@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter, Request, Response, status
 
-from backend import trash
+from backend import conditions, trash
 from backend.db import get_engine
 from backend.errors import NotFound
 from backend.execution import blocking
@@ -13,7 +13,7 @@ from backend.routes import (
     ON_TASK,
     ON_WRITE,
     TASK,
-    IfMatchDep,
+    IfMatchHeader,
     TaskId,
     WriteCallDep,
     answer,
@@ -41,9 +41,10 @@ async def list_trash(
 
 
 async def restore_task(
-    id: TaskId, call: WriteCallDep, condition: IfMatchDep, response: Response
+    id: TaskId, call: WriteCallDep, response: Response, if_match: IfMatchHeader = None
 ) -> TaskOut:
     """Bring a task back from the trash (404 unless it is there)."""
+    condition = conditions.if_match(if_match)
     return found(*await blocking(trash.restore_task, get_engine(), call, id, condition), response)
 
 

@@ -1195,10 +1195,10 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description 1 to 255 visible ASCII characters (a UUID is best): a retry with the same key and request replays the first outcome instead of writing again */
-                "idempotency-key"?: string | null;
                 /** @description `*` or strong ETags (`"3"`): write only if the task is at one of them */
                 "if-match"?: string | null;
+                /** @description 1 to 255 visible ASCII characters (a UUID is best): a retry with the same key and request replays the first outcome instead of writing again */
+                "idempotency-key"?: string | null;
             };
             path: {
                 /** @description A positive 64-bit integer; anything else is a 404 */
@@ -1317,10 +1317,10 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description 1 to 255 visible ASCII characters (a UUID is best): a retry with the same key and request replays the first outcome instead of writing again */
-                "idempotency-key"?: string | null;
                 /** @description `*` or strong ETags (`"3"`): write only if the task is at one of them */
                 "if-match"?: string | null;
+                /** @description 1 to 255 visible ASCII characters (a UUID is best): a retry with the same key and request replays the first outcome instead of writing again */
+                "idempotency-key"?: string | null;
             };
             path: {
                 /** @description A positive 64-bit integer; anything else is a 404 */
@@ -1435,10 +1435,10 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description 1 to 255 visible ASCII characters (a UUID is best): a retry with the same key and request replays the first outcome instead of writing again */
-                "idempotency-key"?: string | null;
                 /** @description `*` or strong ETags (`"3"`): write only if the task is at one of them */
                 "if-match"?: string | null;
+                /** @description 1 to 255 visible ASCII characters (a UUID is best): a retry with the same key and request replays the first outcome instead of writing again */
+                "idempotency-key"?: string | null;
             };
             path: {
                 /** @description A positive 64-bit integer; anything else is a 404 */
@@ -1557,10 +1557,10 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description 1 to 255 visible ASCII characters (a UUID is best): a retry with the same key and request replays the first outcome instead of writing again */
-                "idempotency-key"?: string | null;
                 /** @description `*` or strong ETags (`"3"`): write only if the task is at one of them */
                 "if-match"?: string | null;
+                /** @description 1 to 255 visible ASCII characters (a UUID is best): a retry with the same key and request replays the first outcome instead of writing again */
+                "idempotency-key"?: string | null;
             };
             path: {
                 /** @description A positive 64-bit integer; anything else is a 404 */
@@ -1967,10 +1967,10 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description 1 to 255 visible ASCII characters (a UUID is best): a retry with the same key and request replays the first outcome instead of writing again */
-                "idempotency-key"?: string | null;
                 /** @description `*` or strong ETags (`"3"`): write only if the task is at one of them */
                 "if-match"?: string | null;
+                /** @description 1 to 255 visible ASCII characters (a UUID is best): a retry with the same key and request replays the first outcome instead of writing again */
+                "idempotency-key"?: string | null;
             };
             path: {
                 /** @description A positive 64-bit integer; anything else is a 404 */
@@ -2696,10 +2696,10 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description 1 to 255 visible ASCII characters (a UUID is best): a retry with the same key and request replays the first outcome instead of writing again */
-                "idempotency-key"?: string | null;
                 /** @description `*` or strong ETags (`"3"`): write only if the task is at one of them */
                 "if-match"?: string | null;
+                /** @description 1 to 255 visible ASCII characters (a UUID is best): a retry with the same key and request replays the first outcome instead of writing again */
+                "idempotency-key"?: string | null;
             };
             path: {
                 /** @description A positive 64-bit integer; anything else is a 404 */
@@ -2828,10 +2828,10 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description 1 to 255 visible ASCII characters (a UUID is best): a retry with the same key and request replays the first outcome instead of writing again */
-                "idempotency-key"?: string | null;
                 /** @description `*` or strong ETags (`"3"`): write only if the task is at one of them */
                 "if-match"?: string | null;
+                /** @description 1 to 255 visible ASCII characters (a UUID is best): a retry with the same key and request replays the first outcome instead of writing again */
+                "idempotency-key"?: string | null;
             };
             path: {
                 /** @description A positive 64-bit integer; anything else is a 404 */
@@ -2956,10 +2956,10 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description 1 to 255 visible ASCII characters (a UUID is best): a retry with the same key and request replays the first outcome instead of writing again */
-                "idempotency-key"?: string | null;
                 /** @description `*` or strong ETags (`"3"`): write only if the task is at one of them */
                 "if-match"?: string | null;
+                /** @description 1 to 255 visible ASCII characters (a UUID is best): a retry with the same key and request replays the first outcome instead of writing again */
+                "idempotency-key"?: string | null;
             };
             path: {
                 /** @description A positive 64-bit integer; anything else is a 404 */
@@ -3088,10 +3088,10 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description 1 to 255 visible ASCII characters (a UUID is best): a retry with the same key and request replays the first outcome instead of writing again */
-                "idempotency-key"?: string | null;
                 /** @description `*` or strong ETags (`"3"`): write only if the task is at one of them */
                 "if-match"?: string | null;
+                /** @description 1 to 255 visible ASCII characters (a UUID is best): a retry with the same key and request replays the first outcome instead of writing again */
+                "idempotency-key"?: string | null;
             };
             path: {
                 /** @description A positive 64-bit integer; anything else is a 404 */
@@ -3540,10 +3540,10 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description 1 to 255 visible ASCII characters (a UUID is best): a retry with the same key and request replays the first outcome instead of writing again */
-                "idempotency-key"?: string | null;
                 /** @description `*` or strong ETags (`"3"`): write only if the task is at one of them */
                 "if-match"?: string | null;
+                /** @description 1 to 255 visible ASCII characters (a UUID is best): a retry with the same key and request replays the first outcome instead of writing again */
+                "idempotency-key"?: string | null;
             };
             path: {
                 /** @description A positive 64-bit integer; anything else is a 404 */
