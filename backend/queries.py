@@ -132,7 +132,7 @@ def create_task(db: Engine, call: Call, fields: dict[str, Any]) -> tuple[TaskOut
 
 @cache
 def get_statement(envelope: Envelope) -> Select[Any]:
-    return envelope.read(select(*tasks.c).where(owned(), envelope.gate).subquery("op"))
+    return envelope.read_one(tasks, owned())
 
 
 def get_task(db: Engine, call: Call, task_id: int) -> tuple[TaskOut | None, Outcome]:

@@ -140,6 +140,24 @@ def test_a_refused_write_changes_nothing(
     assert TestClient(create_app()).get("/api/tasks", headers=auth_headers).json() == []
 
 
+@pytest.mark.parametrize("path", ["/api/tasks/{id}", "/api/{user}/tasks/{id}"])
+def test_a_limited_read_of_one_task_is_a_429_without_the_task(
+    limited: TestClient, auth_headers: Headers, user_id: str, path: str
+) -> None:
+    created = limited.post("/api/tasks", json={"title": "mine"}, headers=auth_headers).json()
+    task = path.format(id=created["id"], user=user_id)
+    for _ in range(LIMIT - 1):
+        assert limited.get(task, headers=auth_headers).status_code == 200
+
+    refused = limited.get(task, headers=auth_headers)
+
+    assert refused.status_code == 429
+    assert refused.json()["code"] == "RATE_LIMITED"
+    assert "mine" not in refused.text
+    assert "etag" not in refused.headers
+    assert remaining(refused.headers) == 0
+
+
 def test_a_new_window_opens_once_the_last_ended(
     limited: TestClient, auth_headers: Headers, database_url: str, user_id: str
 ) -> None:
