@@ -104,6 +104,7 @@ def test_the_same_key_with_another_request_is_422_and_runs_nothing(
 
     assert (other_body.status_code, other_body.json()) == (422, REUSED)
     assert (other_route.status_code, other_route.json()) == (422, REUSED)
+    assert "ratelimit" in other_body.headers  # the refusal was counted, and says so
     assert titles(client, auth_headers) == ["First"]
 
 
