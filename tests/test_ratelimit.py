@@ -99,6 +99,8 @@ def test_task_routes_carry_the_ietf_ratelimit_headers(
 
     assert response.headers["ratelimit-policy"] == f'"user";q={LIMIT};w=60'
     assert remaining(response.headers) == LIMIT - 1
+    # The first request opened the window in its own statement, at its own now(): 60 s left.
+    assert response.headers["ratelimit"].endswith(";t=60")
 
 
 def test_two_instances_share_one_count_and_the_next_request_is_429_doing_nothing(
