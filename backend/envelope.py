@@ -156,7 +156,7 @@ class Envelope:
 
         Not gated: a limited read looks up its one row all the same (an index lookup, as
         the counter's own) and `outcome` answers 429 without it. No subquery and no gate
-        for the server to parse and plan: 15-20% less of a one-task read's statement than
+        for the server to parse and plan: 14-16% less of a one-task read's statement than
         `read` (bench/README.md).
         """
         source, columns = self.meta()
