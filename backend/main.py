@@ -69,7 +69,7 @@ def create_app() -> FastAPI:
         openapi_url="/api/openapi.json",
     )
     # The task routes go first, before FastAPI's own document routes: Starlette tries each
-    # route in turn, about 11 thousand instructions a route passed (bench/README.md), so
+    # route in turn, 9-11 thousand instructions a route passed (bench/README.md), so
     # any route before them would cost every task request.
     app.router.routes[:0] = [
         route
