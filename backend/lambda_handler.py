@@ -14,11 +14,13 @@ import base64
 import binascii
 import logging
 import os
+from functools import cached_property
 from itertools import chain
 from typing import Any
 
 from mangum import Mangum
-from mangum.types import Response
+from mangum.handlers import HTTPGateway
+from mangum.types import Response, Scope
 
 from backend import execution
 from backend.config import require_database
@@ -118,6 +120,17 @@ def answer(event: Event, context: Any, error: AppError) -> Event:
     return formatted
 
 
+class HTTPAPI(HTTPGateway):
+    """Mangum's handler of HTTP API and function URL events, building a request's scope once.
+
+    Mangum's own builds it a second time, to read the event's version as it answers.
+    """
+
+    @cached_property
+    def scope(self) -> Scope:
+        return super().scope
+
+
 def handler(event: Event, context: Any) -> Event:
     if not isinstance(event, dict):  # not from an HTTP source at all
         return answer({}, context, AppError())
@@ -144,5 +157,7 @@ def purge(event: Event, context: Any) -> dict[str, int]:
 
 
 require_database()
-adapter = Mangum(BasePath(app, os.environ.get("API_BASE_PATH", "")), lifespan="off")
+adapter = Mangum(
+    BasePath(app, os.environ.get("API_BASE_PATH", "")), lifespan="off", custom_handlers=[HTTPAPI]
+)
 register_snapstart_hooks()
