@@ -74,23 +74,20 @@ def text(value: object, fault: str) -> None:
     of strings to strings or lists of strings, all UTF-8 encodable (no lone surrogates)."""
     if value is None:
         return
-    for item in strings(value):
-        if not isinstance(item, str) or not encodable(item):
-            raise UndecodableEvent(fault)
-
-
-def encodable(item: str) -> bool:
-    try:
-        item.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
+    try:  # one join and one encode: `join` refuses what is not a string
+        "".join(strings(value)).encode("utf-8")  # type: ignore[arg-type]
+    except (TypeError, UnicodeEncodeError):
+        raise UndecodableEvent(fault) from None
 
 
 def strings(value: object) -> list[object]:
+    """The part's strings, and anything in their place that is not one."""
     if isinstance(value, dict):
-        values = (item if isinstance(item, list) else [item] for item in value.values())
-        return [*value, *chain.from_iterable(values)]
+        try:  # a map of strings to strings, as most events' are
+            return [*value, "".join(value.values())]
+        except TypeError:  # to lists of strings too, or to something else
+            values = (item if isinstance(item, list) else [item] for item in value.values())
+            return [*value, *chain.from_iterable(values)]
     return list(value) if isinstance(value, list) else [value]
 
 
