@@ -9,6 +9,7 @@ import uuid
 from contextvars import ContextVar
 from typing import Any
 
+from pydantic_core import PydanticSerializationError, to_json
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUEST_ID = ContextVar("request_id", default="-")
@@ -23,7 +24,10 @@ class JsonLines(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {"level": record.levelname.lower(), "request_id": REQUEST_ID.get()}
         line.update(getattr(record, "fields", None) or {"message": record.getMessage()})
-        return json.dumps(line, separators=(",", ":"), default=str)
+        try:  # pydantic's core writes it several times faster than `json`
+            return to_json(line, fallback=str).decode()
+        except PydanticSerializationError:  # a lone surrogate, which `json` escapes
+            return json.dumps(line, separators=(",", ":"), default=str)
 
 
 def configure() -> None:

@@ -200,6 +200,18 @@ def test_missing_or_unsafe_request_id_is_replaced_by_a_generated_one(
     assert ids[0] != ids[1]
 
 
+@pytest.mark.parametrize("method", ["GET", "GÉT", "G\ud800T"])
+def test_a_line_is_one_json_object_whatever_text_it_carries(method: str) -> None:
+    fields = {"method": method, "status": 200, "duration_ms": 1.5, "user_id": None}
+    record = logging.LogRecord("backend.access", logging.INFO, "", 0, "request", None, None)
+    record.fields = fields
+
+    line = JsonLines().format(record)
+
+    assert "\n" not in line
+    assert json.loads(line) == {"level": "info", "request_id": "-", **fields}
+
+
 PASSWORD = "pw-Zq8vK3-must-not-leak"
 AUTH_SECRET = "auth-secret-Hq7wP2-must-not-leak-long-enough"
 
