@@ -6,7 +6,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.encoders import jsonable_encoder
 from fastapi.openapi.models import OpenAPI
 
-from backend import handlers
+from backend import handlers, telemetry
 from backend.auth import BEARER, BEARER_SCHEME
 from backend.logs import RequestLog, configure
 from backend.middleware import CORS, BodyLimit, CatchAll, StripTrailingSlash
@@ -67,6 +67,7 @@ def create_app() -> FastAPI:
         docs_url="/api/docs",
         redoc_url=None,
         openapi_url="/api/openapi.json",
+        telemetry=telemetry.config(),
     )
     # The task routes go first, before FastAPI's own document routes: Starlette tries each
     # route in turn, 9-11 thousand instructions a route passed (bench/README.md), so
