@@ -5,9 +5,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import psycopg
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.sql import ClauseElement
 
 from backend import compiled
@@ -64,26 +65,35 @@ def run(
 def attempt(
     engine: Engine, statement: ClauseElement, params: Mapping[str, Any] | None
 ) -> list[Row]:
-    with checkout(engine) as connection:
+    pooled = checkout(engine)
+    try:
         if seconds_left(0.0) <= 0:  # the wait for a connection took it all: send nothing
             log.error("database unavailable: no time left once connected")
             raise DatabaseUnavailable()
         try:
-            return compiled.send(connection, statement, params)
+            return compiled.send(pooled, engine.dialect, statement, params)
         except DBAPIError as error:
             if error.connection_invalidated:
                 raise Broken(error) from None
             raise  # a statement the server refused: handlers.handle_database_error decides
+    finally:
+        pooled.close()  # back to the pool, or gone if it was invalidated
 
 
-def checkout(engine: Engine) -> Connection:
-    """A pooled or new connection within the deadline, else DatabaseUnavailable."""
+def checkout(engine: Engine) -> PoolProxiedConnection:
+    """A pooled or new connection within the deadline, else DatabaseUnavailable.
+
+    A failure to connect that is not the server's or the network's is raised as
+    `Engine.connect` would raise it, a `DBAPIError` (handlers.handle_database_error).
+    """
     try:
-        return engine.connect()
+        return engine.raw_connection()
     except PoolTimeout:
         log.error("database unavailable: no pooled connection came free in time")
-    except DBAPIError as error:
-        if not isinstance(error.orig, psycopg.OperationalError):
-            raise
-        log.error("database unavailable: %s on connect", type(error.orig).__name__)
+    except psycopg.Error as error:
+        if not isinstance(error, psycopg.OperationalError):
+            raise DBAPIError.instance(
+                None, None, error, psycopg.Error, dialect=engine.dialect
+            ) from error
+        log.error("database unavailable: %s on connect", type(error).__name__)
     raise DatabaseUnavailable()

@@ -315,10 +315,10 @@ def probe(invokers: list[Invoke], calls: int = 3) -> list[Probed]:
 
     engine, sent, results, send = db.get_engine(), [], [], compiled.send
 
-    def recorded(connection: Any, statement: Any, params: Any) -> Any:
-        sendable = compiled.sendable(statement, connection.dialect)
+    def recorded(pooled: Any, dialect: Any, statement: Any, params: Any) -> Any:
+        sendable = compiled.sendable(statement, dialect)
         sent.append((sendable.compiled.string, sendable.values(params)))
-        return send(connection, statement, params)
+        return send(pooled, dialect, statement, params)
 
     with tempfile.TemporaryFile() as trace:
 

@@ -11,9 +11,10 @@ import psycopg
 import pytest
 from sqlalchemy import Boolean, Connection, Engine, Numeric, bindparam, literal, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.sql import ClauseElement
 
 from backend import db, envelope, queries
-from backend.compiled import send
+from backend.compiled import Row, send
 from backend.envelope import Call
 from backend.models import tasks
 from tests.conftest import Env
@@ -24,6 +25,13 @@ def engine(env: Env, request: pytest.FixtureRequest) -> Engine:
     """The app's engine, with statements prepared (at first use, `test_prepared.py`) or not."""
     env(DATABASE_PREPARED_STATEMENTS=str(request.param).lower())
     return db.get_engine()
+
+
+def sent(
+    connection: Connection, statement: ClauseElement, params: dict[str, Any] | None
+) -> list[Row]:
+    """`send` on the pooled connection a SQLAlchemy `Connection` holds, beside its `execute`."""
+    return send(connection.connection, connection.dialect, statement, params)
 
 
 @pytest.fixture
@@ -44,15 +52,15 @@ def test_a_task_read_answers_the_rows_and_types_sqlalchemy_answers(
     statement = queries.get_statement(envelope.envelope(False, False))
     params = {**Call(user_id).params, "task": created}
 
-    sent = send(connection, statement, params)
+    answered = sent(connection, statement, params)
     executed = [dict(row) for row in connection.execute(statement, params).mappings()]
 
-    assert [row["tags"] for row in sent] == [["a", "b"]]
-    assert [row["due_at"] for row in sent] == [due]
-    assert [{k: v for k, v in row.items() if k != "_now"} for row in sent] == [
+    assert [row["tags"] for row in answered] == [["a", "b"]]
+    assert [row["due_at"] for row in answered] == [due]
+    assert [{k: v for k, v in row.items() if k != "_now"} for row in answered] == [
         {k: v for k, v in row.items() if k != "_now"} for row in executed
     ]
-    assert [{k: type(v) for k, v in row.items()} for row in sent] == [
+    assert [{k: type(v) for k, v in row.items()} for row in answered] == [
         {k: type(v) for k, v in row.items()} for row in executed
     ]
 
@@ -61,15 +69,15 @@ def test_a_parameter_is_processed_by_its_type_as_sqlalchemy_does(connection: Con
     statement = select(bindparam("flag", type_=Boolean()).label("flag"))
 
     with pytest.raises(TypeError, match="Not a boolean value"):
-        send(connection, statement, {"flag": "yes"})
-    assert send(connection, statement, {"flag": 0}) == [{"flag": False}]
+        sent(connection, statement, {"flag": "yes"})
+    assert sent(connection, statement, {"flag": 0}) == [{"flag": False}]
 
 
 def test_a_column_is_processed_by_its_type_as_sqlalchemy_does(connection: Connection) -> None:
     statement = select(literal(Decimal("1.5"), Numeric(asdecimal=False)).label("n"))
 
-    assert send(connection, statement, None) == [{"n": 1.5}]
-    assert type(send(connection, statement, None)[0]["n"]) is float
+    assert sent(connection, statement, None) == [{"n": 1.5}]
+    assert type(sent(connection, statement, None)[0]["n"]) is float
 
 
 def test_an_expanding_parameter_is_refused_before_anything_is_sent(
@@ -78,7 +86,7 @@ def test_an_expanding_parameter_is_refused_before_anything_is_sent(
     statement = select(tasks.c.id).where(tasks.c.id.in_(bindparam("ids", expanding=True)))
 
     with pytest.raises(ValueError, match="ANY"):
-        send(connection, statement, {"ids": [1]})
+        sent(connection, statement, {"ids": [1]})
 
 
 def test_a_refused_statement_raises_sqlalchemys_error_and_keeps_the_connection(
@@ -87,27 +95,30 @@ def test_a_refused_statement_raises_sqlalchemys_error_and_keeps_the_connection(
     row = {"user_id": user_id, "title": "t", "version": 0}
 
     with pytest.raises(IntegrityError) as refused:
-        send(connection, tasks.insert().values(row), None)
+        sent(connection, tasks.insert().values(row), None)
 
     assert isinstance(refused.value.orig, psycopg.errors.CheckViolation)
     assert (refused.value.statement or "").startswith("INSERT INTO tasks")
     assert not refused.value.connection_invalidated
-    assert send(connection, text("SELECT 1 AS one"), None) == [{"one": 1}]
+    assert sent(connection, text("SELECT 1 AS one"), None) == [{"one": 1}]
 
 
 def test_a_broken_connection_is_invalidated_and_the_pool_replaces_it(
     engine: Engine, database_url: str
 ) -> None:
-    with engine.connect() as connection:
-        pid = send(connection, text("SELECT pg_backend_pid() AS pid"), None)[0]["pid"]
+    pooled = engine.raw_connection()
+    try:
+        pid = send(pooled, engine.dialect, text("SELECT pg_backend_pid() AS pid"), None)[0]["pid"]
         with psycopg.connect(database_url, autocommit=True) as admin:
             admin.execute("SELECT pg_terminate_backend(%s)", [pid])
 
         with pytest.raises(DBAPIError) as broken:
-            send(connection, text("SELECT 1"), None)
+            send(pooled, engine.dialect, text("SELECT 1"), None)
 
         assert broken.value.connection_invalidated
-        assert connection.invalidated
+        assert not pooled.is_valid
+    finally:
+        pooled.close()
     with engine.connect() as connection:
-        fresh: Any = send(connection, text("SELECT pg_backend_pid() AS pid"), None)
+        fresh: Any = sent(connection, text("SELECT pg_backend_pid() AS pid"), None)
     assert fresh[0]["pid"] != pid

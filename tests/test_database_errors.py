@@ -79,6 +79,19 @@ def test_an_unreachable_database_logs_the_error_type_once_per_request(
     assert error_log(caplog) == ["database unavailable: OperationalError on connect"]
 
 
+def test_a_connect_refused_for_its_settings_is_a_500_from_the_database_handler(
+    env: Env, auth_headers: Headers, caplog: pytest.LogCaptureFixture
+) -> None:
+    env(DATABASE_URL="postgresql://postgres@127.0.0.1:5432/postgres?no_such_option=1")
+    client = TestClient(create_app())
+
+    with caplog.at_level(logging.ERROR):
+        response = client.get("/api/tasks", headers=auth_headers)
+
+    assert (response.status_code, response.json()) == (500, INTERNAL)
+    assert error_log(caplog) == ["database error: ProgrammingError"]
+
+
 def test_a_request_without_database_url_logs_why_and_nothing_else(
     env: Env, auth_headers: Headers, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -221,8 +221,11 @@ def every_route(client: TestClient, headers: Headers) -> list[int]:
 
 
 def send_on(engine: Engine, statement: ClauseElement) -> list[Row]:
-    with engine.connect() as connection:
-        return send(connection, statement, None)
+    pooled = engine.raw_connection()
+    try:
+        return send(pooled, engine.dialect, statement, None)
+    finally:
+        pooled.close()
 
 
 def test_prepared_statements_break_on_a_pooler_that_does_not_track_them(bouncer: Bouncer) -> None:

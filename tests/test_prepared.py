@@ -114,11 +114,16 @@ def test_each_connection_prepares_a_statement_for_itself_in_one_round_trip(env: 
     statement = select(literal(1).label("one"))
     wire = Wire()
 
-    with db.get_engine().connect() as first, db.get_engine().connect() as second:
-        send(first, statement, None)  # prepared on the first connection only
-        wire.start(second.connection.dbapi_connection)
-        answers = [send(second, statement, None) for _ in range(2)]
-        wire.stop(second.connection.dbapi_connection)
+    engine = db.get_engine()
+    first, second = engine.raw_connection(), engine.raw_connection()
+    try:
+        send(first, engine.dialect, statement, None)  # prepared on the first connection only
+        wire.start(second.dbapi_connection)
+        answers = [send(second, engine.dialect, statement, None) for _ in range(2)]
+        wire.stop(second.dbapi_connection)
+    finally:
+        first.close()
+        second.close()
     messages = wire.sent()
     wire.file.close()
 
