@@ -66,30 +66,42 @@ def test_a_database_error_is_answered_by_kind_and_logged_by_type(
     assert error_log(caplog) == [f"database error: {type(orig).__name__}"]
 
 
-def test_an_unreachable_database_logs_the_error_type_once_per_request(
-    env: Env, auth_headers: Headers, caplog: pytest.LogCaptureFixture
+@pytest.mark.parametrize(
+    ("url", "status", "body", "logged"),
+    [
+        pytest.param(
+            "postgresql://nobody:pw@127.0.0.1:1/none",
+            503,
+            UNAVAILABLE,
+            "database unavailable: OperationalError on connect",
+            id="unreachable",
+        ),
+        pytest.param(
+            "postgresql://postgres@127.0.0.1:5432/postgres?no_such_option=1",
+            500,
+            INTERNAL,
+            "database error: ProgrammingError",
+            id="refused for its settings",
+        ),
+    ],
+)
+def test_a_failed_connect_is_answered_by_kind_and_logged_once_by_type(
+    env: Env,
+    auth_headers: Headers,
+    caplog: pytest.LogCaptureFixture,
+    url: str,
+    status: int,
+    body: dict[str, str],
+    logged: str,
 ) -> None:
-    env(DATABASE_URL="postgresql://nobody:pw@127.0.0.1:1/none")
+    env(DATABASE_URL=url)
     client = TestClient(create_app())
 
     with caplog.at_level(logging.ERROR):
         response = client.get("/api/tasks", headers=auth_headers)
 
-    assert (response.status_code, response.json()) == (503, UNAVAILABLE)
-    assert error_log(caplog) == ["database unavailable: OperationalError on connect"]
-
-
-def test_a_connect_refused_for_its_settings_is_a_500_from_the_database_handler(
-    env: Env, auth_headers: Headers, caplog: pytest.LogCaptureFixture
-) -> None:
-    env(DATABASE_URL="postgresql://postgres@127.0.0.1:5432/postgres?no_such_option=1")
-    client = TestClient(create_app())
-
-    with caplog.at_level(logging.ERROR):
-        response = client.get("/api/tasks", headers=auth_headers)
-
-    assert (response.status_code, response.json()) == (500, INTERNAL)
-    assert error_log(caplog) == ["database error: ProgrammingError"]
+    assert (response.status_code, response.json()) == (status, body)
+    assert error_log(caplog) == [logged]
 
 
 def test_a_request_without_database_url_logs_why_and_nothing_else(
