@@ -366,6 +366,15 @@ def validation_error(detail: str) -> dict[str, Any]:
     }
 
 
+def answered_as_its_source_answers(response: Event, invoke: Invoke, kind: str) -> bool:
+    """Whether an answer has the fields and header names a request from the same source gets
+    (Mangum's format for it), not a generic one."""
+    answered = invoke(event(kind, "GET", "/api/no-such-route"))
+    return set(response) == set(answered) and set(headers_of(response)) == set(
+        headers_of(answered)
+    ) - {"x-request-id", "server-timing", "vary"}
+
+
 @pytest.mark.parametrize("body", ["abc", "!!!!", "eyJ0aXRsZSI6IngifQ=x"])
 @pytest.mark.parametrize("kind", KINDS)
 def test_a_body_that_is_not_base64_is_422_in_the_error_shape(
@@ -379,6 +388,7 @@ def test_a_body_that_is_not_base64_is_422_in_the_error_shape(
     assert response["statusCode"] == 422
     assert headers_of(response)["content-type"] == ["application/json"]
     assert json_of(response) == validation_error("Request body is not valid base64")
+    assert answered_as_its_source_answers(response, invoke, kind)
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -445,6 +455,7 @@ def test_a_lone_surrogate_in_the_event_is_422_in_the_error_shape(
 
     assert response["statusCode"] == 422
     assert json_of(response) == validation_error(detail)
+    assert answered_as_its_source_answers(response, invoke, kind)
 
 
 @pytest.mark.parametrize("value", [None, 5, ["a", ["b"]], {"nested": "map"}])
