@@ -1,5 +1,6 @@
 """Outages through the tests' own fault proxy: every request ends in a 503 saying what happened."""
 
+import logging
 import socket
 import threading
 import time
@@ -55,6 +56,11 @@ def bounded(call: Callable[[], T]) -> T:
     if errors:
         raise errors[0]
     return outcome[0]
+
+
+def logged(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """The app's warnings and errors, without the request log's lines."""
+    return [r.getMessage() for r in caplog.records if r.name == "backend"]
 
 
 def assert_503(response: Response, body: dict[str, str]) -> None:
@@ -166,6 +172,52 @@ def test_a_database_slower_than_the_timeout_is_503_and_one_within_it_answers(
     assert [task["title"] for task in in_time.json()] == ["x"]  # the write was applied
 
 
+def test_a_read_with_no_answer_in_time_is_503_and_not_retried(
+    outage: Callable[..., TestClient],
+    proxy: FaultProxy,
+    auth_headers: Headers,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    client = outage()
+    assert client.get("/api/tasks", headers=auth_headers).status_code == 200
+
+    proxy.set("slow", delay=TIMEOUT * 4)
+    with caplog.at_level(logging.WARNING, logger="backend"):
+        read = bounded(lambda: client.get("/api/tasks", headers=auth_headers))
+
+    assert_503(read, UNAVAILABLE)
+    assert logged(caplog) == ["database unavailable: no answer to a read in time"]
+
+
+def test_a_connection_that_comes_after_the_deadline_sends_nothing(
+    env: Env,
+    auth_headers: Headers,
+    database_url: str,
+    user_id: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    env(DATABASE_TIMEOUT_SECONDS=str(TIMEOUT))
+    client = TestClient(create_app())
+    assert client.get("/api/tasks", headers=auth_headers).status_code == 200
+    engine = db.get_engine()
+
+    def past_the_deadline(*_: Any) -> None:
+        time.sleep(TIMEOUT * 1.5)
+
+    event.listen(engine, "checkout", past_the_deadline)
+    try:
+        with caplog.at_level(logging.WARNING, logger="backend"):
+            write = bounded(
+                lambda: client.post("/api/tasks", json={"title": "x"}, headers=auth_headers)
+            )
+    finally:
+        event.remove(engine, "checkout", past_the_deadline)
+
+    assert_503(write, UNAVAILABLE)
+    assert task_count(database_url, user_id) == 0
+    assert logged(caplog) == ["database unavailable: no time left once connected"]
+
+
 def test_a_write_cut_after_it_was_sent_is_outcome_unknown_and_applied_once(
     outage: Callable[..., TestClient],
     proxy: FaultProxy,
@@ -202,7 +254,11 @@ def answered(response: Any) -> Any:
 
 @pytest.mark.parametrize("path", READS.values(), ids=list(READS))
 def test_a_read_cut_after_it_was_sent_is_retried_once_on_a_fresh_connection(
-    outage: Callable[..., TestClient], proxy: FaultProxy, auth_headers: Headers, path: str
+    outage: Callable[..., TestClient],
+    proxy: FaultProxy,
+    auth_headers: Headers,
+    path: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     client = outage()
     created = client.post("/api/tasks", json={"title": "x"}, headers=auth_headers)
@@ -210,14 +266,20 @@ def test_a_read_cut_after_it_was_sent_is_retried_once_on_a_fresh_connection(
     url = path.format(id=created.json()["id"])
     before = client.get(url, headers=auth_headers)
 
-    proxy.set("cut", cuts=1)
-    retried = bounded(lambda: client.get(url, headers=auth_headers))
-    proxy.set("cut", cuts=2)
-    twice = bounded(lambda: client.get(url, headers=auth_headers))
+    with caplog.at_level(logging.WARNING, logger="backend"):
+        proxy.set("cut", cuts=1)
+        retried = bounded(lambda: client.get(url, headers=auth_headers))
+        proxy.set("cut", cuts=2)
+        twice = bounded(lambda: client.get(url, headers=auth_headers))
 
     assert (before.status_code, retried.status_code) == (200, 200)
     assert answered(retried) == answered(before)
     assert_503(twice, UNAVAILABLE)
+    assert logged(caplog) == [
+        "database read retried: OperationalError",
+        "database read retried: OperationalError",
+        "database unavailable: OperationalError on a retried read",
+    ]
 
 
 def test_a_database_stalled_behind_pgbouncer_is_503_at_the_deadline(
