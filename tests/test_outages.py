@@ -224,17 +224,20 @@ def test_a_write_cut_after_it_was_sent_is_outcome_unknown_and_applied_once(
     auth_headers: Headers,
     database_url: str,
     user_id: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     client = outage()
     assert client.get("/api/tasks", headers=auth_headers).status_code == 200
     proxy.set("cut", cuts=1)
 
-    response = bounded(
-        lambda: client.post("/api/tasks", json={"title": "once"}, headers=auth_headers)
-    )
+    with caplog.at_level(logging.WARNING, logger="backend"):
+        response = bounded(
+            lambda: client.post("/api/tasks", json={"title": "once"}, headers=auth_headers)
+        )
 
     assert_503(response, UNKNOWN)
     assert task_count(database_url, user_id) == 1  # committed, and never sent again
+    assert logged(caplog) == ["database outcome unknown: OperationalError after a write was sent"]
 
 
 READS = {
@@ -304,7 +307,11 @@ def test_a_database_stalled_behind_pgbouncer_is_503_at_the_deadline(
 
 
 def test_an_exhausted_pool_is_503_unavailable_not_500(
-    env: Env, auth_headers: Headers, database_url: str, user_id: str
+    env: Env,
+    auth_headers: Headers,
+    database_url: str,
+    user_id: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     env(DATABASE_TIMEOUT_SECONDS=str(TIMEOUT))
     client = TestClient(create_app())
@@ -312,11 +319,12 @@ def test_an_exhausted_pool_is_503_unavailable_not_500(
     held = [engine.connect() for _ in range(db.POOL_SIZE)]
 
     try:
-        read = bounded(lambda: client.get("/api/tasks", headers=auth_headers))
-        write = bounded(
-            lambda: client.post("/api/tasks", json={"title": "x"}, headers=auth_headers)
-        )
-        health = bounded(lambda: client.get("/api/health/db"))
+        with caplog.at_level(logging.WARNING, logger="backend"):
+            read = bounded(lambda: client.get("/api/tasks", headers=auth_headers))
+            write = bounded(
+                lambda: client.post("/api/tasks", json={"title": "x"}, headers=auth_headers)
+            )
+            health = bounded(lambda: client.get("/api/health/db"))
     finally:
         for connection in held:
             connection.close()
@@ -324,6 +332,7 @@ def test_an_exhausted_pool_is_503_unavailable_not_500(
 
     for response in (read, write, health):
         assert_503(response, UNAVAILABLE)
+    assert logged(caplog) == ["database unavailable: no pooled connection came free in time"] * 3
     assert task_count(database_url, user_id) == 0
     assert freed.status_code == 200
 
