@@ -4,6 +4,7 @@ import io
 import json
 import logging
 import re
+import time
 from typing import Any
 
 import pytest
@@ -12,7 +13,7 @@ from sqlalchemy import make_url, text
 from sqlalchemy.engine import Engine
 
 from backend import listing, queries
-from backend.logs import JsonLines
+from backend.logs import JsonLines, access_fields
 from backend.main import create_app
 from tests.conftest import Env, TokenFactory
 from tests.test_lambda import CONTEXT, event
@@ -198,6 +199,14 @@ def test_missing_or_unsafe_request_id_is_replaced_by_a_generated_one(
     assert ids == [first.headers["X-Request-ID"], second.headers["X-Request-ID"]]
     assert all(GENERATED_ID.fullmatch(rid) for rid in ids)
     assert ids[0] != ids[1]
+
+
+def test_the_duration_is_in_milliseconds_since_the_request_started() -> None:
+    before = time.perf_counter()
+    fields = access_fields({"method": "GET"}, 200, before - 0.25)
+    elapsed = time.perf_counter() - before
+
+    assert 249.99 <= fields["duration_ms"] <= (0.25 + elapsed) * 1000 + 0.01
 
 
 @pytest.mark.parametrize("method", ["GET", "GÉT", "G\ud800T"])
