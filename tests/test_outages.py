@@ -95,6 +95,13 @@ def proxy(database_url: str) -> Iterator[FaultProxy]:
 
 
 @pytest.fixture
+def bounded_app(env: Env) -> TestClient:
+    """A fresh app on the tests' database itself, with small bounds on every wait."""
+    env(DATABASE_TIMEOUT_SECONDS=str(TIMEOUT))
+    return TestClient(create_app())
+
+
+@pytest.fixture
 def outage(env: Env, proxy: FaultProxy, database_url: str) -> Callable[..., TestClient]:
     """A fresh app whose database is behind the proxy, with small bounds on every wait."""
 
@@ -190,14 +197,13 @@ def test_a_read_with_no_answer_in_time_is_503_and_not_retried(
 
 
 def test_a_connection_that_comes_after_the_deadline_sends_nothing(
-    env: Env,
+    bounded_app: TestClient,
     auth_headers: Headers,
     database_url: str,
     user_id: str,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    env(DATABASE_TIMEOUT_SECONDS=str(TIMEOUT))
-    client = TestClient(create_app())
+    client = bounded_app
     assert client.get("/api/tasks", headers=auth_headers).status_code == 200
     engine = db.get_engine()
 
@@ -307,14 +313,13 @@ def test_a_database_stalled_behind_pgbouncer_is_503_at_the_deadline(
 
 
 def test_an_exhausted_pool_is_503_unavailable_not_500(
-    env: Env,
+    bounded_app: TestClient,
     auth_headers: Headers,
     database_url: str,
     user_id: str,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    env(DATABASE_TIMEOUT_SECONDS=str(TIMEOUT))
-    client = TestClient(create_app())
+    client = bounded_app
     engine = db.get_engine()
     held = [engine.connect() for _ in range(db.POOL_SIZE)]
 
