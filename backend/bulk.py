@@ -8,11 +8,13 @@ from sqlalchemy import (
     ColumnElement,
     Engine,
     Select,
+    Text,
     and_,
     any_,
     bindparam,
     func,
     literal,
+    literal_column,
     select,
     true,
     update,
@@ -23,10 +25,12 @@ from backend.envelope import USER, Call, Envelope, Outcome
 from backend.models import tasks
 from backend.queries import to_task, write_outcome
 from backend.recurrence import completion_values
+from backend.rows import shown
 from backend.schemas import BulkAction, BulkResult
 from backend.trash import in_trash, retained
 
 IDS = bindparam("ids", type_=ARRAY(BigInteger))
+COMMA: ColumnElement[str] = literal_column("','")
 
 
 def applies(action: BulkAction) -> ColumnElement[bool]:
@@ -50,13 +54,17 @@ def changes(action: BulkAction) -> dict[Any, Any]:
     return {"deleted_at": func.now() if action == "delete" else None}
 
 
-def apply(db: Engine, call: Call, action: BulkAction, ids: list[int]) -> tuple[BulkResult, Outcome]:
-    """Apply `action` to the caller's tasks `ids` that it applies to, in one statement."""
+def apply(db: Engine, call: Call, action: BulkAction, ids: list[int]) -> tuple[str, Outcome]:
+    """Apply `action` to the caller's tasks `ids` that it applies to, in one statement; the
+    answer's JSON text, as the statement wrote it or, for a replay, as `BulkResult` writes
+    the stored outcome."""
     statement = bulk_statement(Envelope.of(call), action)
     outcome = write_outcome(db, call, statement, {IDS.key: ids, **retained()})
-    body = cast(dict[str, Any], outcome.rows)  # this payload is an object, not rows
-    result = BulkResult(items=[to_task(row) for row in body["items"]], not_found=body["not_found"])
-    return result, outcome
+    if outcome.replayed_status is None:
+        return cast(str, outcome.rows), outcome  # `answer`'s text
+    stored = cast(dict[str, Any], outcome.rows)  # `payload`'s object
+    items = [to_task(row) for row in stored["items"]]
+    return BulkResult(items=items, not_found=stored["not_found"]).model_dump_json(), outcome
 
 
 @cache
@@ -81,19 +89,41 @@ def bulk_statement(envelope: Envelope, action: BulkAction) -> Select[Any]:
         .returning(*tasks.c)
         .cte("op")
     )
-    return envelope.write(op, payload(op, IDS), succeeded=envelope.gate)
+    return envelope.write(op, payload(op, IDS), succeeded=envelope.gate, answer=answer(op, IDS))
 
 
 def payload(op: Any, requested: Any) -> ColumnElement[Any]:
-    """`{"items": [updated tasks by id], "not_found": [the other requested ids, ascending]}`."""
+    """`{"items": [updated tasks by id], "not_found": [the other requested ids, ascending]}`,
+    the rows as the table holds them: what a replay answers from."""
     empty = func.jsonb_build_array()
     items = select(
         func.coalesce(func.jsonb_agg(aggregate_order_by(op.table_valued(), op.c.id)), empty)
     )
-    asked = func.unnest(requested).table_valued("id").render_derived(name="asked")
-    missing = select(
-        func.coalesce(func.jsonb_agg(aggregate_order_by(asked.c.id, asked.c.id)), empty)
-    ).where(asked.c.id.not_in(select(op.c.id)))
+    asked, missing = unapplied(op, requested)
+    not_found = select(
+        func.coalesce(func.jsonb_agg(aggregate_order_by(asked, asked)), empty)
+    ).where(missing)
     return func.jsonb_build_object(
-        literal("items"), items.scalar_subquery(), literal("not_found"), missing.scalar_subquery()
+        literal("items"), items.scalar_subquery(), literal("not_found"), not_found.scalar_subquery()
     )
+
+
+def answer(op: Any, requested: Any) -> ColumnElement[str]:
+    """The same outcome as the text `BulkResult` writes: the tasks as `rows.shown` writes
+    them, joined by the server as a list page's are, so no task passes through Python."""
+    items = select(func.string_agg(shown(op), aggregate_order_by(COMMA, op.c.id)))
+    asked, missing = unapplied(op, requested)
+    not_found = select(func.string_agg(asked.cast(Text), aggregate_order_by(COMMA, asked)))
+    return func.concat(
+        literal_column("""'{"items":['"""),
+        items.scalar_subquery(),
+        literal_column("""'],"not_found":['"""),
+        not_found.where(missing).scalar_subquery(),
+        literal_column("""']}'"""),
+    )
+
+
+def unapplied(op: Any, requested: Any) -> tuple[ColumnElement[int], ColumnElement[bool]]:
+    """Each requested id, and whether the action did not apply to it."""
+    asked = func.unnest(requested).table_valued("id").render_derived(name="asked")
+    return asked.c.id, asked.c.id.not_in(select(op.c.id))

@@ -168,10 +168,16 @@ class Envelope:
         payload: ColumnElement[Any],
         *extra: ColumnElement[Any],
         succeeded: ColumnElement[bool] | None = None,
+        answer: ColumnElement[Any] | None = None,
     ) -> Select[Any]:
-        """A write: the meta row and the operation's JSON payload, saved under the key."""
+        """A write: the meta row and the operation's JSON payload, saved under the key.
+
+        `answer`, when given, is what the statement answers in the payload's place (the
+        response's own text, say); the payload is then only saved, for a replay.
+        """
         source, columns = self.meta()
-        statement = select(*columns, *extra, payload.label("_payload")).select_from(source)
+        answered = payload if answer is None else answer
+        statement = select(*columns, *extra, answered.label("_payload")).select_from(source)
         if self.prior is not None:
             ran = exists(select(op.c[0])) if succeeded is None else succeeded
             statement = statement.add_cte(self.save(payload, ran))

@@ -126,8 +126,10 @@ def test_a_replay_answers_the_stored_outcome_and_applies_nothing_again(
     client: TestClient, auth_headers: Headers
 ) -> None:
     task = create(client, auth_headers)
+    other = create(client, auth_headers, 'Ünïcode "quoted"', due_at="2030-01-01T09:00:00.5Z")
     headers = {**auth_headers, "Idempotency-Key": "bulk-1"}
-    body = {"action": "complete", "ids": [task["id"], task["id"] + 1000000]}
+    ids = [other["id"], task["id"] + 1000000, task["id"], task["id"] + 999999]
+    body = {"action": "complete", "ids": ids}
     first = client.post("/api/tasks/bulk", json=body, headers=headers)
     client.patch(f"/api/tasks/{task['id']}/complete", headers=auth_headers)  # reopened since
 
@@ -135,7 +137,7 @@ def test_a_replay_answers_the_stored_outcome_and_applies_nothing_again(
 
     assert again.status_code == 200
     assert again.headers["idempotent-replayed"] == "true"
-    assert again.json() == first.json()
+    assert again.content == first.content  # the model's text from the stored rows: the same
     assert "idempotent-replayed" not in first.headers
     assert read(client, auth_headers, task)["completed"] is False
     assert read(client, auth_headers, task)["version"] == 3
@@ -153,7 +155,7 @@ def test_a_replay_of_an_outcome_that_applied_to_nothing_answers_it_too(
     again = client.post("/api/tasks/bulk", json=body, headers=headers)
 
     assert first.json() == {"items": [], "not_found": [task["id"]]}
-    assert again.json() == first.json()
+    assert again.content == first.content
     assert again.headers["idempotent-replayed"] == "true"
     assert client.get("/api/tasks", headers=auth_headers).json() == []
 
