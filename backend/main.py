@@ -30,6 +30,10 @@ the body `{"detail", "code", "field"?}`; a 422 also lists `errors`.
 """
 
 
+PREFIXES = (("/api/tasks", False), ("/api/{user_id}/tasks", True))
+"""Where the task routes are: the caller's, and the same under the caller's own id."""
+
+
 class TaskAPI(FastAPI):
     """FastAPI, whose document also holds the error body every route's errors refer to and
     the bearer scheme every authenticated operation names (`auth.AuthenticatedRoute`)."""
@@ -74,13 +78,15 @@ def create_app() -> FastAPI:
     # any route before them would cost every task request.
     app.router.routes[:0] = [
         route
-        for prefix, path_user in (("/api/tasks", False), ("/api/{user_id}/tasks", True))
+        for prefix, path_user in PREFIXES
         for module in (tasks, trash, stats, bulk, sync)
         for route in module.router(prefix, path_user=path_user).routes
     ]
     add_routes(app, me.router)
     add_routes(app, health.router)
     add_routes(app, cron.router)
+    for prefix, path_user in PREFIXES:  # last: only the document reads them
+        add_routes(app, tasks.list_document(prefix, path_user=path_user))
     handlers.install(app)
     configure()
     app.add_middleware(CatchAll)  # innermost: below it, every error is a response
