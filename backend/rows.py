@@ -2,11 +2,11 @@
 
 A list's statement selects each task as the text of its JSON object (`shown`), and joins
 them into the page's array (`listing.paged`), so a page goes from the server into the
-response as one string (a sync page's tasks too, `sync.changes_text`): psycopg parsed
-sixteen values a task (four of them timestamps), and pydantic wrote them back. The text
-is byte for byte what `TaskOut` writes: its fields in order, the priority by name, each
-timestamp in UTC as `schemas.utc_text` writes it (`Z`, and microseconds only when there
-are some). `tests/test_rows.py` holds the two to it.
+response as one string (a sync page's tasks too, `sync.changes_text`, and a bulk
+action's, `bulk.answer`): psycopg parsed sixteen values a task (four of them timestamps),
+and pydantic wrote them back. The text is byte for byte what `TaskOut` writes: its fields
+in order, the priority by name, each timestamp in UTC as `schemas.utc_text` writes it
+(`Z`, and microseconds only when there are some). `tests/test_rows.py` holds the two to it.
 """
 
 from typing import Any
