@@ -15,6 +15,7 @@ Task = dict[str, Any]
 def bulk(client: TestClient, headers: Headers, action: str, ids: list[int]) -> Any:
     response = client.post("/api/tasks/bulk", json={"action": action, "ids": ids}, headers=headers)
     assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/json"
     return response.json()
 
 
@@ -76,6 +77,18 @@ def test_reopen_reopens_completed_tasks_only(client: TestClient, auth_headers: H
     ]
     assert body["not_found"] == [pending["id"]]
     assert read(client, auth_headers, pending) == pending
+
+
+def test_reopen_leaves_a_completed_task_in_the_trash_alone(
+    client: TestClient, auth_headers: Headers
+) -> None:
+    trashed = trash(client, auth_headers, create(client, auth_headers, completed=True))
+
+    body = bulk(client, auth_headers, "reopen", [trashed["id"]])
+
+    assert body == {"items": [], "not_found": [trashed["id"]]}
+    in_trash = client.get("/api/tasks/trash", headers=auth_headers).json()
+    assert [(t["id"], t["completed"]) for t in in_trash] == [(trashed["id"], True)]
 
 
 def test_delete_moves_live_tasks_to_the_trash(client: TestClient, auth_headers: Headers) -> None:
@@ -141,6 +154,21 @@ def test_a_replay_answers_the_stored_outcome_and_applies_nothing_again(
     assert "idempotent-replayed" not in first.headers
     assert read(client, auth_headers, task)["completed"] is False
     assert read(client, auth_headers, task)["version"] == 3
+
+
+def test_a_replay_of_an_outcome_that_applied_to_every_id_answers_it_too(
+    client: TestClient, auth_headers: Headers
+) -> None:
+    tasks = [create(client, auth_headers, title) for title in "ab"]
+    headers = {**auth_headers, "Idempotency-Key": "bulk-3"}
+    body = {"action": "delete", "ids": [task["id"] for task in tasks]}
+
+    first = client.post("/api/tasks/bulk", json=body, headers=headers)
+    again = client.post("/api/tasks/bulk", json=body, headers=headers)
+
+    assert first.json()["not_found"] == []
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.content == first.content
 
 
 def test_a_replay_of_an_outcome_that_applied_to_nothing_answers_it_too(

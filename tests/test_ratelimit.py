@@ -103,6 +103,15 @@ def test_task_routes_carry_the_ietf_ratelimit_headers(
     assert response.headers["ratelimit"].endswith(";t=60")
 
 
+def test_a_404_for_a_task_keeps_the_ratelimit_headers(
+    limited: TestClient, auth_headers: Headers
+) -> None:
+    response = limited.get("/api/tasks/999999999", headers=auth_headers)
+
+    assert response.status_code == 404
+    assert remaining(response.headers) == LIMIT - 1
+
+
 def test_two_instances_share_one_count_and_the_next_request_is_429_doing_nothing(
     limited: TestClient, auth_headers: Headers, other_instance: str
 ) -> None:

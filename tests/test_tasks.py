@@ -83,6 +83,7 @@ def test_read_returns_the_task_and_its_etag(client: TestClient, auth_headers: He
     assert response.status_code == 200
     assert response.json() == task
     assert response.headers["etag"] == '"1"'
+    assert response.headers["content-type"] == "application/json"
 
 
 @pytest.mark.parametrize("method", ["PUT", "PATCH"])
