@@ -24,7 +24,7 @@ test: $(VENV)/.dev-installed $(NODE_TOOLS) $(CLIENT)/dist/index.js  ## Lint, typ
 
 # Not in CI: minutes per module. [tool.mutmut] in pyproject.toml names the modules and tests;
 # needs TEST_DATABASE_URL like `make test`. Surviving mutants are listed at the end.
-mutate: $(VENV)/.dev-installed $(NODE_TOOLS)  ## Mutation-test auth, keyset, middleware, errors, handlers, queries, the envelope, statements and telemetry
+mutate: $(VENV)/.dev-installed $(NODE_TOOLS)  ## Mutation-test auth, keyset, middleware, errors, handlers, queries, the envelope, statements, telemetry, bulk and the task routes
 	rm -rf mutants
 	$(BIN)/mutmut run --max-children $(MUTATE_CHILDREN)
 	$(BIN)/mutmut export-cicd-stats && cat mutants/mutmut-cicd-stats.json
