@@ -227,7 +227,8 @@ BEARER_SCHEME = HTTPBearerScheme(
 
 
 class AuthenticatedRoute(LazyRoute):
-    """A route that checks the body size, then the token, before anything else about the request.
+    """A route that checks the body size, then the token, then that it serves the caller
+    (`authorize`), before anything else about the request.
 
     FastAPI parses the body before it solves dependencies, so a token checked in a
     dependency would come after a malformed-JSON 422; here it comes first. The body is
@@ -248,9 +249,13 @@ class AuthenticatedRoute(LazyRoute):
             request = BoundedJSONRequest(request.scope, request.receive)
             await request.body()
             request.state.user = await authenticate(request)
+            self.authorize(request)
             return await handler(request)
 
         return authenticated
+
+    def authorize(self, request: Request) -> None:
+        """Raise if this route does not serve the verified caller; this one serves any."""
 
 
 def caller(request: Request) -> User:

@@ -81,6 +81,17 @@ def test_a_path_user_id_that_is_not_the_caller_is_403_on_task_routes(
     assert unchanged.json() == victims_task
 
 
+@pytest.mark.parametrize("content", ["{not json", '{"title": ""}', '{"title": "x"}'])
+def test_a_foreign_path_user_id_is_403_whatever_the_body(
+    client: TestClient, other_headers: Headers, user_id: str, content: str
+) -> None:
+    headers = {**other_headers, "Content-Type": "application/json"}
+
+    response = client.post(f"/api/{user_id}/tasks", content=content, headers=headers)
+
+    assert (response.status_code, response.json()["code"]) == (403, "FORBIDDEN")
+
+
 @pytest.mark.parametrize(("method", "body"), COLLECTION_ROUTES)
 def test_a_path_user_id_that_is_not_the_caller_is_403_on_the_collection(
     client: TestClient,

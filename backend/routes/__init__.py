@@ -1,5 +1,6 @@
 """The HTTP routes, one module per resource, and what their routers share."""
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Request, Response
@@ -101,11 +102,30 @@ TaskId = Annotated[
 one more level for FastAPI to solve on every request (bench/README.md, instructions)."""
 
 
-async def path_user_is_caller(user_id: str, request: Request) -> None:
-    """`/api/{user_id}/tasks...` serves only the caller's own id (the caller by a plain call:
-    `CurrentUser` would be one more dependency level on every request)."""
-    if user_id != caller(request).id:
-        raise Forbidden("The user id in the path is not the caller's")
+class PathUserRoute(AuthenticatedRoute):
+    """A route under `/api/{user_id}/tasks`, which serves only the caller's own id.
+
+    Checked once the token is, before FastAPI reads the body: another user's path is a 403
+    whatever the request carries. A dependency would check it after the body's JSON, as
+    one more level FastAPI solves on every request (about 100 thousand instructions,
+    `bench/README.md`). The document names the path parameter as that dependency did."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **options: Any) -> None:
+        extra = options.get("openapi_extra") or {}
+        options["openapi_extra"] = {"parameters": [USER_ID_PARAMETER], **extra}
+        super().__init__(path, endpoint, **options)
+
+    def authorize(self, request: Request) -> None:
+        if request.path_params["user_id"] != caller(request).id:
+            raise Forbidden("The user id in the path is not the caller's")
+
+
+USER_ID_PARAMETER = {
+    "name": "user_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "title": "User Id"},
+}
 
 
 def callers_router(prefix: str, *, path_user: bool) -> APIRouter:
@@ -115,8 +135,8 @@ def callers_router(prefix: str, *, path_user: bool) -> APIRouter:
     One router per prefix (not one router included twice) keeps each route's full path
     template, which the request log names.
     """
-    checks = [Depends(path_user_is_caller)] if path_user else []
-    return routes_at(prefix, tags=["tasks"], route_class=AuthenticatedRoute, dependencies=checks)
+    route_class = PathUserRoute if path_user else AuthenticatedRoute
+    return routes_at(prefix, tags=["tasks"], route_class=route_class)
 
 
 def operation_id(route: APIRoute) -> str:
