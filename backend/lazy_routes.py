@@ -12,7 +12,9 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from fastapi.routing import APIRoute
-from starlette.routing import BaseRoute, compile_path
+from starlette._utils import get_route_path  # what `Route.matches` matches against
+from starlette.routing import BaseRoute, Match, compile_path
+from starlette.types import Scope
 
 
 class LazyRoute(APIRoute):
@@ -28,6 +30,13 @@ class LazyRoute(APIRoute):
         self.path, self.endpoint = path, endpoint
         self.path_regex, self.path_format, self.param_convertors = compile_path(path)
         self.methods = {method.upper() for method in options.get("methods") or ["GET"]}
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        """No match where the path does not fit, as Starlette finds it, without FastAPI's
+        route-context lookup: a request passes every route before its own (about 1 µs each)."""
+        if scope["type"] == "http" and self.path_regex.match(get_route_path(scope)) is None:
+            return Match.NONE, {}
+        return super().matches(scope)
 
     def build(self) -> None:
         """Build the route as `APIRoute` does, once; a thread that asks meanwhile waits."""

@@ -116,6 +116,34 @@ def test_a_route_matches_what_fastapis_own_would_before_it_is_built() -> None:
         )
 
 
+@pytest.mark.parametrize(
+    ("path", "root_path", "method"),
+    [
+        ("/a/5", "", "PATCH"),
+        ("/a/5", "", "GET"),
+        ("/a/x", "", "PATCH"),
+        ("/a/5/b", "", "PATCH"),
+        ("/stage/a/5", "/stage", "DELETE"),
+        ("/stage/a/5", "/other", "DELETE"),
+        ("/", "", "PATCH"),
+    ],
+)
+def test_a_route_answers_a_request_as_fastapis_own_would(
+    path: str, root_path: str, method: str
+) -> None:
+    async def endpoint() -> None: ...
+
+    lazy = LazyRoute("/a/{n:int}", endpoint, methods=["patch", "DELETE"])
+    eager = APIRoute("/a/{n:int}", endpoint, methods=["patch", "DELETE"])
+    scope = {"type": "http", "path": path, "root_path": root_path, "method": method}
+
+    (match, answered), (expected_match, expected) = lazy.matches(scope), eager.matches(scope)
+
+    assert match == expected_match
+    assert {**answered, "route": None} == {**expected, "route": None}
+    assert answered.get("route", lazy) is lazy
+
+
 def test_threads_that_reach_an_unbuilt_route_at_once_share_one_build(env: Env) -> None:
     """Routes of module-level routers are shared by every app in a process."""
     for route in own_routes(create_app()):
